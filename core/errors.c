@@ -1,0 +1,94 @@
+/* Error values that carry a kind: cancellation now, timeouts and transport
+ * failures later.  A table {kind=, message=, ...} with a shared metatable, so
+ * pcall can tell them apart from ordinary error strings. */
+#include <string.h>
+
+#include "lr.h"
+
+#define ERROR_MT "lessonrun.Error"
+
+static int err_tostring(lua_State *L) {
+  lua_getfield(L, 1, "message");
+  if (!lua_isstring(L, -1)) {
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "kind");
+  }
+  lua_pushstring(L, luaL_optstring(L, -1, "error"));
+  return 1;
+}
+
+static void push_mt(lua_State *L) {
+  if (luaL_newmetatable(L, ERROR_MT)) {
+    lua_pushcfunction(L, err_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushstring(L, ERROR_MT);
+    lua_setfield(L, -2, "__name");
+  }
+}
+
+/* The cancellation error: one object per runtime, compared by identity. */
+void lr__push_cancel(lua_State *L, lr_runtime *rt) {
+  if (rt->cancel_ref == LUA_NOREF) {
+    lua_createtable(L, 0, 2);
+    lua_pushliteral(L, "cancelled");
+    lua_setfield(L, -2, "kind");
+    lua_pushliteral(L, "task cancelled");
+    lua_setfield(L, -2, "message");
+    push_mt(L);
+    lua_setmetatable(L, -2);
+    rt->cancel_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->cancel_ref);
+}
+
+static int is_error(lua_State *L, int idx) {
+  int r = 0;
+  if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {
+    luaL_getmetatable(L, ERROR_MT);
+    r = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  return r;
+}
+
+int lr__is_cancel(lua_State *L, int idx) {
+  int r = 0;
+  idx = lua_absindex(L, idx);
+  if (is_error(L, idx)) {
+    r = lua_getfield(L, idx, "kind") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "cancelled") == 0;
+    lua_pop(L, 1);
+  }
+  return r;
+}
+
+/* core.error(kind, message [, fields]) -> an error value (not raised) */
+static int l_error(lua_State *L) {
+  const char *kind = luaL_checkstring(L, 1);
+  const char *msg = luaL_checkstring(L, 2);
+  if (lua_istable(L, 3)) lua_settop(L, 3);
+  else { lua_settop(L, 2); lua_newtable(L); }
+  lua_pushstring(L, kind);
+  lua_setfield(L, 3, "kind");
+  lua_pushstring(L, msg);
+  lua_setfield(L, 3, "message");
+  push_mt(L);
+  lua_setmetatable(L, 3);
+  return 1;
+}
+
+/* iscancelled(err) -> true if err is the cancellation error */
+static int l_iscancelled(lua_State *L) {
+  lua_pushboolean(L, lr__is_cancel(L, 1));
+  return 1;
+}
+
+/* errorkind(err) -> "cancelled", "timeout", ... for lessonrun errors, or nil */
+static int l_errorkind(lua_State *L) {
+  if (is_error(L, 1)) lua_getfield(L, 1, "kind");
+  else lua_pushnil(L);
+  return 1;
+}
+
+const luaL_Reg lr__error_funcs[] = {
+  {"error", l_error}, {"iscancelled", l_iscancelled}, {"errorkind", l_errorkind}, {NULL, NULL}
+};

@@ -1,0 +1,213 @@
+/* The lessonrun executable, modelled on lua.c: options, the arg table, a
+ * script (looked up in the current folder, then the lessons folder) run as
+ * the root task, and the REPL. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lr.h"
+
+static const char *progname = "lessonrun";
+
+static void usage(FILE *f) {
+  fprintf(f,
+    "usage: %s [options] [script [args]]\n"
+    "Runs a Lua 5.4 script as a task on an event loop, with sleep, spawn, gather...\n"
+    "as globals.  With no script it starts a REPL (on a terminal) or reads stdin.\n"
+    "Available options are:\n"
+    "  -e stat   execute string 'stat'\n"
+    "  -i        enter interactive mode after executing 'script'\n"
+    "  -l mod    require library 'mod' into global 'mod'\n"
+    "  -v        show version information\n"
+    "  -h        show this help\n"
+    "  --        stop handling options\n"
+    "  -         stop handling options and execute stdin\n"
+    "A script name is looked up in the current folder, then among the lessons:\n"
+    "  %s sync.lua | async.lua\n", progname, progname);
+}
+
+static void report(const char *msg) {
+  fprintf(stderr, "%s: %s\n", progname, msg);
+  fflush(stderr);
+}
+
+static int status_exit(int rc) {
+  return rc == LR_OK ? 0 : rc == LR_INTERRUPTED ? 130 : 1;
+}
+
+/* ---- where things are -------------------------------------------------- */
+
+static char exe_dir[PATH_MAX];
+
+/* The lessons and Lua sources: the source tree's when run from the build
+ * tree (so edits take effect at once), the installed copies otherwise. */
+static void locate(char *scripts, char *luadir, size_t n) {
+  char exe[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) { scripts[0] = luadir[0] = '\0'; return; }
+  exe[len] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash) *slash = '\0';
+  snprintf(exe_dir, sizeof exe_dir, "%s", exe);
+#ifdef LR_BUILD_DIR
+  char real_build[PATH_MAX];
+  if (realpath(LR_BUILD_DIR, real_build) && strcmp(real_build, exe) == 0) {
+    snprintf(scripts, n, "%s", LR_SOURCE_DIR "/scripts");
+    snprintf(luadir, n, "%s", LR_SOURCE_DIR "/lua");
+    return;
+  }
+#endif
+  snprintf(scripts, n, "%s/../share/lessonrun", exe);
+  snprintf(luadir, n, "%s/../share/lua/5.4", exe);
+}
+
+static int readable(const char *p) { return access(p, R_OK) == 0; }
+
+/* Returns a path to run, or NULL after reporting where it looked. */
+static const char *find_script(const char *name, const char *scripts, char *buf, size_t n) {
+  if (readable(name)) return name;
+  if (!strchr(name, '/') && scripts[0]) {
+    snprintf(buf, n, "%s/%s", scripts, name);
+    if (readable(buf)) return buf;
+    char looked[PATH_MAX * 2];
+    snprintf(looked, sizeof looked, "cannot find script '%s' (looked in ./%s and %s)", name, name, buf);
+    report(looked);
+    return NULL;
+  }
+  char looked[PATH_MAX + 64];
+  snprintf(looked, sizeof looked, "cannot find script '%s'", name);
+  report(looked);
+  return NULL;
+}
+
+/* ---- running things ---------------------------------------------------- */
+
+static int run_loaded(lr_state *S, int status, int nargs) {
+  lua_State *L = lr_lua(S);
+  if (status != LUA_OK) {
+    lua_pop(L, nargs);
+    report(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return LR_ERROR;
+  }
+  int rc = lr__exec(S, nargs);
+  if (rc != LR_OK) report(lr_errmsg(S));
+  return rc;
+}
+
+static int dochunk(lr_state *S, const char *chunk) {
+  lua_State *L = lr_lua(S);
+  return run_loaded(S, luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)"), 0);
+}
+
+static int dolibrary(lr_state *S, const char *mod) {
+  lua_State *L = lr_lua(S);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, mod);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    report(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return LR_ERROR;
+  }
+  lua_setglobal(L, mod);
+  return LR_OK;
+}
+
+static int doscript(lr_state *S, const char *path, char **argv, int argc, int script) {
+  lua_State *L = lr_lua(S);
+  int st = luaL_loadfile(L, path);
+  int nargs = 0;
+  if (st == LUA_OK) {
+    nargs = argc - script - 1;
+    luaL_checkstack(L, nargs + 1, "too many arguments to script");
+    for (int i = script + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+  }
+  return run_loaded(S, st, nargs);
+}
+
+static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
+  lua_createtable(L, argc > script ? argc - script : 0, script + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+int lr__repl(lr_state *S);
+
+int main(int argc, char **argv) {
+  int has_e = 0, has_i = 0, has_v = 0, script = 0, use_stdin = 0;
+  if (argv[0] && argv[0][0]) progname = "lessonrun";
+  int i;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-') break;
+    if (strcmp(a, "--") == 0) { i++; break; }
+    if (strcmp(a, "-") == 0) { use_stdin = 1; break; }
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return 0; }
+    if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) { has_v = 1; continue; }
+    if (strcmp(a, "-i") == 0) { has_i = has_v = 1; continue; }
+    if (strncmp(a, "-e", 2) == 0 || strncmp(a, "-l", 2) == 0) {
+      has_e |= a[1] == 'e';
+      if (a[2] == '\0' && (++i >= argc || argv[i][0] == '-')) {
+        fprintf(stderr, "%s: '%s' needs argument\n", progname, a);
+        usage(stderr);
+        return 1;
+      }
+      continue;
+    }
+    fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
+    usage(stderr);
+    return 1;
+  }
+  script = (i < argc && !use_stdin) ? i : 0;
+  if (use_stdin) script = i;  /* '-' is the script: stdin */
+
+  char scripts[PATH_MAX], luadir[PATH_MAX];
+  locate(scripts, luadir, sizeof scripts);
+  lr_state *S = lr__new(luadir);
+  if (!S) {
+    fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);
+    return 1;
+  }
+  lua_State *L = lr_lua(S);
+  create_arg_table(L, argv, argc, script ? script : argc);
+  if (has_v) printf("lessonrun %s (%s, libuv %s)\n", LR_VERSION, LUA_RELEASE, uv_version_string());
+
+  int rc = LR_OK;
+  for (int j = 1; j < (script ? script : argc) && rc == LR_OK; j++) {
+    const char *a = argv[j];
+    if (strcmp(a, "--") == 0) break;
+    if (a[0] == '-' && (a[1] == 'e' || a[1] == 'l')) {
+      const char *val = a[2] ? a + 2 : argv[++j];
+      rc = a[1] == 'e' ? dochunk(S, val) : dolibrary(S, val);
+    }
+  }
+  if (rc == LR_OK && script) {
+    if (use_stdin) {
+      rc = run_loaded(S, luaL_loadfile(L, NULL), 0);
+    } else {
+      char buf[PATH_MAX * 2];
+      const char *path = find_script(argv[script], scripts, buf, sizeof buf);
+      rc = path ? doscript(S, path, argv, argc, script) : LR_ERROR;
+    }
+  }
+  if (rc != LR_INTERRUPTED) {
+    if (has_i) {
+      rc = lr__repl(S);
+    } else if (!script && !has_e && !has_v) {
+      if (isatty(STDIN_FILENO)) {
+        printf("lessonrun %s (%s, libuv %s)  Ctrl-D to quit, Ctrl-C cancels\n", LR_VERSION,
+               LUA_RELEASE, uv_version_string());
+        rc = lr__repl(S);
+      } else {
+        rc = run_loaded(S, luaL_loadfile(L, NULL), 0);
+      }
+    }
+  }
+  lr_close(S);
+  return status_exit(rc);
+}

@@ -1,0 +1,172 @@
+/* Internal declarations shared by the core's C files.  Public embedding API:
+ * lessonrun.h.  Cross-file internal names carry the lr__ prefix. */
+#ifndef LR_INTERNAL_H
+#define LR_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <uv.h>
+
+#include "lessonrun.h"
+
+#define LR_VERSION "0.1.0"
+
+typedef struct lr_task lr_task;
+typedef struct lr_runtime lr_runtime;
+typedef struct lr_watch lr_watch;
+typedef struct lr_group lr_group;
+
+enum lr_task_state {
+  LR_PENDING,   /* spawned, never run */
+  LR_READY,     /* in the ready queue, will be resumed */
+  LR_RUNNING,   /* its coroutine is executing now */
+  LR_WAITING,   /* parked on a wait point (sleep, wait, ...) */
+  LR_DONE,      /* returned; results kept on its dead coroutine's stack */
+  LR_FAILED,    /* raised an error */
+  LR_CANCELLED  /* ended by cancellation */
+};
+
+#define lr__finished(t) ((t)->state >= LR_DONE)
+
+/* Why a parked task was woken. */
+enum lr_wake { LR_WAKE_OK, LR_WAKE_CANCEL, LR_WAKE_DEADLOCK };
+
+/* A parked task's cleanup: undoes whatever would wake it (stop its timer,
+ * unlink its watchers...).  Runs on cancel and on shutdown, never twice. */
+typedef void (*lr_cleanup_fn)(lr_task *t);
+
+/* One waiter's interest in one task finishing (intrusive, doubly linked). */
+struct lr_watch {
+  lr_watch *prev, *next;
+  lr_group *group;
+  lr_task *target;
+};
+
+/* A task waiting for several tasks (gather, wait): woken when all are
+ * finished, or, if failfast, when the first one fails. */
+struct lr_group {
+  lr_task *waiter;
+  int pending;
+  int failfast;
+  int first_failed;  /* 1-based index, 0 = none */
+  int n;
+  lr_watch nodes[1];
+};
+
+struct lr_task {
+  lr_runtime *rt;
+  lua_State *co;         /* the task's coroutine (uservalue 1 anchors it) */
+  int state;
+  int ref;               /* registry ref anchoring the userdata while alive */
+  unsigned cancel_requested : 1;
+  unsigned cancel_delivered : 1;
+  unsigned interrupted : 1;  /* ended by Ctrl-C */
+  int wake;              /* enum lr_wake */
+  int nres;              /* results (or 2 for error value + traceback) */
+  uint64_t id;
+  lr_cleanup_fn cleanup;
+  void *park_data;
+  size_t heap_idx;       /* index in the sleep heap, or SIZE_MAX */
+  lr_watch *watchers;    /* who waits for this task to finish */
+  lr_task *live_prev, *live_next;  /* runtime's list of unfinished tasks */
+  lr_task *origin;       /* child whose error this task re-raised (gather) */
+};
+
+typedef struct {
+  uint64_t deadline;  /* ns, loop clock */
+  uint64_t seq;       /* FIFO order among equal deadlines */
+  lr_task *task;
+} lr_sleeper;
+
+struct lr_runtime {
+  uv_loop_t loop;
+  lua_State *L;          /* main thread */
+  int closed;
+  int driving;           /* > 0 while a driver loop runs */
+  lua_State *running;    /* coroutine being resumed now (for SIGINT hook) */
+  lr_task *current;      /* task being resumed now */
+  uint64_t next_id;
+  uint64_t t0;           /* now() counts from here */
+  size_t nlive;
+  lr_task *live;         /* unfinished tasks */
+
+  /* ready queue: ring buffer */
+  lr_task **rq;
+  size_t rq_head, rq_len, rq_cap;
+
+  /* sleepers: one binary min-heap and one uv timer for all of them */
+  lr_sleeper *heap;
+  size_t heap_len, heap_cap;
+  uint64_t heap_seq;
+  uv_timer_t timer;
+  uint64_t timer_armed;  /* deadline the timer is armed for, 0 = none */
+
+  uv_async_t sigint_async;
+  int sigint_handled;    /* SIGINT presses already acted upon */
+  volatile int interrupted;  /* a SIGINT cancelled the root task */
+  lr_task *root;         /* task Ctrl-C cancels, if any */
+  int handles_open;
+
+  int cancel_ref;        /* the cancellation error object */
+  void (*on_sigint)(lr_runtime *rt, void *ud);  /* REPL overrides */
+  void *on_sigint_ud;
+};
+
+/* runtime.c */
+lr_runtime *lr__runtime(lua_State *L);      /* from upvalue 1 */
+lr_runtime *lr__get_runtime(lua_State *L);  /* from the registry, creating it */
+void lr__drive_step(lr_runtime *rt, int may_block);
+int lr__run_until(lr_runtime *rt, lr_task *t);
+void lr__shutdown_tasks(lr_runtime *rt);
+
+/* task.c */
+lr_task *lr__current(lua_State *L);
+lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
+lr_task *lr__checktask(lua_State *L, int idx);
+void lr__push_task(lua_State *L, lr_task *t);
+void lr__wake(lr_task *t, int why);
+int lr__park(lua_State *L, lr_task *t, lr_cleanup_fn cleanup, void *data,
+             lua_KContext ctx, lua_KFunction k);
+int lr__check_cancel(lua_State *L, lr_task *t);
+void lr__resume(lr_runtime *rt, lr_task *t);
+int lr__cancel(lr_task *t);
+int lr__push_results(lua_State *L, lr_task *t, int first_only);
+void lr__push_error(lua_State *L, lr_task *t);
+void lr__push_traceback(lua_State *L, lr_task *t);
+void lr__push_name(lua_State *L, lr_task *t, int idx);
+int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self);
+void lr__task_open(lua_State *L, lr_runtime *rt);
+void lr__unlink_watch(lr_watch *w);
+extern const luaL_Reg lr__task_funcs[];
+
+/* timers.c */
+void lr__timers_init(lr_runtime *rt);
+void lr__timers_close(lr_runtime *rt);
+uint64_t lr__now_ns(lr_runtime *rt);
+extern const luaL_Reg lr__timer_funcs[];
+
+/* errors.c */
+void lr__push_cancel(lua_State *L, lr_runtime *rt);
+int lr__is_cancel(lua_State *L, int idx);
+void lr__errors_open(lua_State *L);
+extern const luaL_Reg lr__error_funcs[];
+
+/* signals.c */
+void lr__sigint_install(lr_runtime *rt);
+void lr__sigint_restore(lr_runtime *rt);
+extern volatile sig_atomic_t lr__sigint_count;
+
+/* state.c */
+int lr__exec(lr_state *S, int nargs);
+lr_state *lr__new(const char *luadir);
+lr_runtime *lr__state_runtime(lr_state *S);
+
+/* embed.c (generated) */
+typedef struct { const char *name; const char *chunkname; const char *src; size_t len; } lr_embedded;
+extern const lr_embedded lr__embedded[];
+
+#endif

@@ -1,0 +1,70 @@
+/* luaopen_lessonrun: builds the C core table (lessonrun.core), makes the
+ * built-in Lua modules loadable, and returns the composed API from
+ * lessonrun.api.  Loading it twice in one state shares one runtime. */
+#include <string.h>
+
+#include "lr.h"
+
+static void setfuncs(lua_State *L, const luaL_Reg *l) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "lessonrun.runtime");
+  luaL_setfuncs(L, l, 1);
+}
+
+static int embedded_loader(lua_State *L) {
+  const lr_embedded *e = lua_touserdata(L, lua_upvalueindex(1));
+  if (luaL_loadbufferx(L, e->src, e->len, e->chunkname, "t") != LUA_OK) return lua_error(L);
+  lua_pushstring(L, e->name);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* The built-in copies of the lua/lessonrun files serve when package.path has no
+ * file for them (a stock lua5.4 with only the .so on package.cpath); a file
+ * on the path wins, so installed or edited sources take effect. */
+static void register_embedded(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_getglobal(L, "package");
+  int has_package = lua_istable(L, -1);
+  for (const lr_embedded *e = lr__embedded; e->name; e++) {
+    int found = 0;
+    if (has_package && lua_getfield(L, -1, "searchpath") == LUA_TFUNCTION) {
+      lua_pushstring(L, e->name);
+      lua_getfield(L, -3, "path");
+      if (lua_isstring(L, -1)) {
+        lua_call(L, 2, 1);
+        found = lua_isstring(L, -1);
+        lua_pop(L, 1);
+      } else {
+        lua_pop(L, 3);
+      }
+    } else {
+      lua_pop(L, 1);
+    }
+    if (!found) {
+      lua_pushlightuserdata(L, (void *)e);
+      lua_pushcclosure(L, embedded_loader, 1);
+      lua_setfield(L, -3, e->name);
+    }
+  }
+  lua_pop(L, 2);
+}
+
+int luaopen_lessonrun(lua_State *L) {
+  lr_runtime *rt = lr__get_runtime(L);
+  lr__task_open(L, rt);
+  lua_newtable(L);
+  setfuncs(L, lr__task_funcs);
+  setfuncs(L, lr__timer_funcs);
+  setfuncs(L, lr__error_funcs);
+  lua_pushliteral(L, LR_VERSION);
+  lua_setfield(L, -2, "version");
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "lessonrun.core");
+  lua_pop(L, 2);
+  register_embedded(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "lessonrun.api");
+  lua_call(L, 1, 1);
+  return 1;
+}

@@ -1,0 +1,264 @@
+/* The REPL.  GNU readline in callback mode, fed by a uv_poll_t on stdin, so
+ * the loop keeps running (background tasks go on) while you type.  Each
+ * entry runs as a task: sleep and gather work at the prompt.  As in lua.c,
+ * "return " is tried first so expressions print, and an incomplete chunk
+ * continues on the next line.  Ctrl-C clears the line at the prompt and
+ * cancels the entry while one runs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <readline/readline.h>
+#include <readline/history.h>
+
+#include "lr.h"
+
+typedef struct {
+  lr_state *S;
+  lr_runtime *rt;
+  lua_State *L;
+  int tty;
+  uv_poll_t poll;
+  int polling;
+  char *line;        /* a line handed over by readline */
+  int have_line;
+  int eof;
+  int clear;         /* Ctrl-C at the prompt */
+  char *chunk;       /* incomplete chunk so far */
+  lr_task *entry;
+  int entry_ref;
+  char histfile[4096];
+} repl_t;
+
+static repl_t *the_repl;  /* readline's line handler takes no user data */
+
+static const char *prompt(repl_t *r) { return r->chunk ? ">> " : "> "; }
+
+static void on_line(char *line) {
+  repl_t *r = the_repl;
+  r->line = line;
+  r->have_line = 1;
+  if (!line) r->eof = 1;
+  rl_callback_handler_remove();
+}
+
+static void on_readable(uv_poll_t *h, int status, int events) {
+  (void)h; (void)events;
+  if (status < 0) { the_repl->eof = 1; return; }
+  rl_callback_read_char();
+}
+
+static void start_input(repl_t *r) {
+  if (!r->tty) return;
+  rl_callback_handler_install(prompt(r), on_line);
+  if (!r->polling) {
+    uv_poll_start(&r->poll, UV_READABLE, on_readable);
+    r->polling = 1;
+  }
+}
+
+static void stop_input(repl_t *r) {
+  if (r->polling) {
+    uv_poll_stop(&r->poll);
+    r->polling = 0;
+  }
+}
+
+/* Runs inside the loop (from the SIGINT async callback): no Lua here. */
+static void on_sigint(lr_runtime *rt, void *ud) {
+  repl_t *r = ud;
+  (void)rt;
+  if (r->entry && !lr__finished(r->entry)) lr__cancel(r->entry);
+  else r->clear = 1;
+}
+
+static void report(repl_t *r, const char *msg) {
+  (void)r;
+  fprintf(stderr, "lessonrun: %s\n", msg);
+  fflush(stderr);
+}
+
+/* Compile the chunk: "return <line>" first, then as a statement.  Returns
+ * 1 compiled (function pushed), 0 incomplete, -1 syntax error reported. */
+static int compile(repl_t *r, const char *code) {
+  lua_State *L = r->L;
+  if (!r->chunk) {
+    const char *ret = lua_pushfstring(L, "return %s;", code);
+    int st = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
+    lua_remove(L, -2);
+    if (st == LUA_OK) return 1;
+    lua_pop(L, 1);
+  }
+  int st = luaL_loadbuffer(L, code, strlen(code), "=stdin");
+  if (st == LUA_OK) return 1;
+  size_t len;
+  const char *msg = lua_tolstring(L, -1, &len);
+  if (st == LUA_ERRSYNTAX && len >= 5 && strcmp(msg + len - 5, "<eof>") == 0) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  report(r, msg);
+  lua_pop(L, 1);
+  return -1;
+}
+
+static void handle_line(repl_t *r, char *line) {
+  lua_State *L = r->L;
+  char *code;
+  if (r->chunk) {
+    size_t n = strlen(r->chunk) + strlen(line) + 2;
+    code = malloc(n);
+    if (!code) { free(line); return; }
+    snprintf(code, n, "%s\n%s", r->chunk, line);
+  } else {
+    code = strdup(line);
+  }
+  free(line);
+  if (!code) return;
+  int c = compile(r, code);
+  if (c == 0) {
+    free(r->chunk);
+    r->chunk = code;
+    return;
+  }
+  if (code[0]) add_history(code);
+  free(r->chunk);
+  r->chunk = NULL;
+  free(code);
+  if (c < 0) return;
+  r->entry = lr__spawn(L, r->rt, lua_gettop(L), 0);
+  r->entry_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);  /* the chunk */
+  r->rt->root = r->entry;
+}
+
+static void entry_done(repl_t *r) {
+  lua_State *L = r->L;
+  lr_task *t = r->entry;
+  if (t->state == LR_DONE) {
+    int n = lr__push_results(L, t, 0);
+    if (n > 0) {
+      lua_getglobal(L, "print");
+      lua_insert(L, -n - 1);
+      if (lua_pcall(L, n, 0, 0) != LUA_OK) {
+        report(r, lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+    }
+  } else if (t->state == LR_CANCELLED) {
+    report(r, t->interrupted || r->rt->interrupted ? "interrupted" : "cancelled");
+  } else {
+    lr__push_error(L, t);
+    luaL_tolstring(L, -1, NULL);
+    lr__push_traceback(L, t);
+    report(r, lua_pushfstring(L, "%s\n%s", lua_tostring(L, -2), lua_tostring(L, -1)));
+    lua_pop(L, 4);
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, r->entry_ref);
+  r->entry = NULL;
+  r->rt->root = NULL;
+  r->rt->interrupted = 0;
+  lr__sigint_count = r->rt->sigint_handled;
+  fflush(stdout);
+}
+
+/* Without a terminal: plain lines from stdin, prompts still shown (lua.c). */
+static char *read_plain(repl_t *r) {
+  fputs(prompt(r), stdout);
+  fflush(stdout);
+  char *buf = NULL;
+  size_t cap = 0;
+  ssize_t n = getline(&buf, &cap, stdin);
+  if (n < 0) { free(buf); return NULL; }
+  if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = '\0';
+  return buf;
+}
+
+static void history_open(repl_t *r) {
+  const char *h = getenv("LESSONRUN_HISTORY");
+  const char *home = getenv("HOME");
+  r->histfile[0] = '\0';
+  if (h) snprintf(r->histfile, sizeof r->histfile, "%s", h);
+  else if (home) snprintf(r->histfile, sizeof r->histfile, "%s/.lessonrun_history", home);
+  using_history();
+  stifle_history(1000);
+  if (r->histfile[0]) read_history(r->histfile);
+}
+
+int lr__repl(lr_state *S) {
+  repl_t r;
+  memset(&r, 0, sizeof r);
+  r.S = S;
+  r.rt = lr__state_runtime(S);
+  r.L = lr_lua(S);
+  r.tty = isatty(STDIN_FILENO);
+  the_repl = &r;
+  lr_runtime *rt = r.rt;
+  rt->on_sigint = on_sigint;
+  rt->on_sigint_ud = &r;
+  rt->driving++;
+  lr__sigint_install(rt);
+  if (r.tty) {
+    rl_catch_signals = 0;  /* Ctrl-C is ours: clear the line or cancel */
+    rl_readline_name = "lessonrun";
+    history_open(&r);
+    if (uv_poll_init(&rt->loop, &r.poll, STDIN_FILENO) != 0) r.tty = 0;
+    else rt->handles_open++;
+  }
+  start_input(&r);
+  while (!r.eof || r.entry) {
+    if (r.entry) {
+      if (lr__finished(r.entry)) {
+        entry_done(&r);
+        start_input(&r);
+        continue;
+      }
+      lr__drive_step(rt, 1);
+      continue;
+    }
+    if (!r.tty) {
+      char *line = read_plain(&r);
+      if (!line) break;
+      handle_line(&r, line);
+      continue;
+    }
+    if (r.clear) {
+      r.clear = 0;
+      lr__sigint_count = rt->sigint_handled;
+      rl_replace_line("", 0);
+      rl_callback_handler_remove();
+      fputs("\n", stdout);
+      free(r.chunk);
+      r.chunk = NULL;
+      start_input(&r);
+      continue;
+    }
+    if (r.have_line) {
+      r.have_line = 0;
+      if (r.eof) { fputs("\n", stdout); break; }
+      char *line = r.line;
+      r.line = NULL;
+      handle_line(&r, line);
+      if (r.entry) stop_input(&r);
+      else start_input(&r);
+      continue;
+    }
+    lr__drive_step(rt, 1);
+  }
+  if (r.tty) {
+    rl_callback_handler_remove();
+    stop_input(&r);
+    uv_close((uv_handle_t *)&r.poll, NULL);
+    uv_run(&rt->loop, UV_RUN_NOWAIT);
+    rt->handles_open--;
+    if (r.histfile[0]) write_history(r.histfile);
+  }
+  free(r.chunk);
+  rt->on_sigint = NULL;
+  rt->driving--;
+  lr__sigint_restore(rt);
+  lr__shutdown_tasks(rt);
+  the_repl = NULL;
+  return LR_OK;
+}

@@ -1,0 +1,150 @@
+/* The runtime: one per Lua state, held in the registry (as luv does).  It owns
+ * the libuv loop, the ready queue and the sleepers, and drives them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lr.h"
+
+#define LR_RUNTIME_KEY "lessonrun.runtime"
+
+lr_runtime *lr__runtime(lua_State *L) {
+  return (lr_runtime *)lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static void on_close(uv_handle_t *h) {
+  lr_runtime *rt = h->data;
+  rt->handles_open--;
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, on_close);
+}
+
+/* __gc: by now lua_close (or the collector) has no more Lua to run for us, so
+ * we only release C resources: close every handle, let the closes finish. */
+static int runtime_gc(lua_State *L) {
+  lr_runtime *rt = luaL_checkudata(L, 1, "lessonrun.Runtime");
+  if (rt->closed) return 0;
+  rt->closed = 1;
+  lr__sigint_restore(rt);
+  uv_walk(&rt->loop, close_walk, NULL);
+  while (rt->handles_open > 0 && uv_run(&rt->loop, UV_RUN_ONCE) != 0) {}
+  uv_run(&rt->loop, UV_RUN_NOWAIT);
+  uv_loop_close(&rt->loop);
+  lr__timers_close(rt);
+  free(rt->rq);
+  rt->rq = NULL;
+  return 0;
+}
+
+static void sigint_async_cb(uv_async_t *h) {
+  lr_runtime *rt = h->data;
+  if (rt->sigint_handled == (int)lr__sigint_count) return;
+  rt->sigint_handled = (int)lr__sigint_count;
+  if (rt->on_sigint) {
+    rt->on_sigint(rt, rt->on_sigint_ud);
+  } else if (rt->root) {
+    rt->interrupted = 1;
+    rt->root->interrupted = 1;
+    lr__cancel(rt->root);
+  }
+}
+
+lr_runtime *lr__get_runtime(lua_State *L) {
+  lr_runtime *rt;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, LR_RUNTIME_KEY) == LUA_TUSERDATA) {
+    rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return rt;
+  }
+  lua_pop(L, 1);
+  rt = lua_newuserdatauv(L, sizeof *rt, 0);
+  memset(rt, 0, sizeof *rt);
+  rt->closed = 1;  /* until the loop is up: __gc must not touch it */
+  if (luaL_newmetatable(L, "lessonrun.Runtime")) {
+    lua_pushcfunction(L, runtime_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  int err = uv_loop_init(&rt->loop);
+  if (err) luaL_error(L, "lessonrun: cannot create the event loop: %s", uv_strerror(err));
+  rt->closed = 0;
+  rt->loop.data = rt;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  rt->L = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  /* Tasks are found through their thread's extra space; threads copy the main
+   * thread's, so it must say "no task". */
+  *(lr_task **)lua_getextraspace(rt->L) = NULL;
+  rt->next_id = 1;
+  rt->cancel_ref = LUA_NOREF;
+  lr__timers_init(rt);
+  uv_async_init(&rt->loop, &rt->sigint_async, sigint_async_cb);
+  rt->sigint_async.data = rt;
+  uv_unref((uv_handle_t *)&rt->sigint_async);
+  rt->handles_open++;
+  lua_setfield(L, LUA_REGISTRYINDEX, LR_RUNTIME_KEY);
+  return rt;
+}
+
+/* Resume every task that is ready now (not those woken meanwhile: they wait
+ * for the next round, after the loop has polled once), then run the loop. */
+void lr__drive_step(lr_runtime *rt, int may_block) {
+  size_t n = rt->rq_len;
+  while (n-- > 0 && rt->rq_len > 0) {
+    lr_task *t = rt->rq[rt->rq_head];
+    rt->rq_head = (rt->rq_head + 1) % rt->rq_cap;
+    rt->rq_len--;
+    lr__resume(rt, t);
+  }
+  if (rt->rq_len > 0 || !may_block)
+    uv_run(&rt->loop, UV_RUN_NOWAIT);
+  else
+    uv_run(&rt->loop, UV_RUN_ONCE);
+}
+
+/* Nothing is ready and no handle can fire: every waiting task waits forever.
+ * Wake them all with a deadlock error rather than hang. */
+static int break_deadlock(lr_runtime *rt) {
+  int woke = 0;
+  for (lr_task *t = rt->live; t; t = t->live_next) {
+    if (t->state == LR_WAITING) {
+      if (t->cleanup) {
+        lr_cleanup_fn c = t->cleanup;
+        t->cleanup = NULL;
+        c(t);
+      }
+      lr__wake(t, LR_WAKE_DEADLOCK);
+      woke++;
+    }
+  }
+  return woke;
+}
+
+/* Drive the loop until task t has finished.  Returns 0, or -1 when a deadlock
+ * could not be broken (t will never finish). */
+int lr__run_until(lr_runtime *rt, lr_task *t) {
+  int rc = 0;
+  if (rt->driving++ == 0) lr__sigint_install(rt);
+  while (!lr__finished(t)) {
+    if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop)) {
+      if (!break_deadlock(rt)) { rc = -1; break; }
+    }
+    lr__drive_step(rt, 1);
+  }
+  if (--rt->driving == 0) lr__sigint_restore(rt);
+  return rc;
+}
+
+/* After the root task: cancel what is left and let it unwind (as asyncio.run
+ * does), so cleanups run and nothing is left parked. */
+void lr__shutdown_tasks(lr_runtime *rt) {
+  if (rt->driving++ == 0) lr__sigint_install(rt);
+  for (int round = 0; rt->nlive > 0 && round < 1000; round++) {
+    for (lr_task *t = rt->live; t; t = t->live_next) lr__cancel(t);
+    if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !break_deadlock(rt)) break;
+    lr__drive_step(rt, 1);
+  }
+  if (--rt->driving == 0) lr__sigint_restore(rt);
+}

@@ -1,0 +1,140 @@
+/* The embedding API (lessonrun.h): a Lua state with lessonrun opened, and
+ * running a chunk as the root task. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lualib.h>
+
+#include "lr.h"
+
+struct lr_state {
+  lua_State *L;
+  lr_runtime *rt;
+  char *err;
+};
+
+static void set_err(lr_state *S, const char *msg) {
+  free(S->err);
+  S->err = msg ? strdup(msg) : NULL;
+}
+
+static int pinit(lua_State *L) {
+  const char *luadir = lua_tostring(L, 1);
+  luaL_openlibs(L);
+  if (luadir && luadir[0]) {  /* our Lua sources first: edits take effect */
+    lua_getglobal(L, "package");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", luadir, luadir);
+    lua_getfield(L, -2, "path");
+    lua_concat(L, 2);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+  }
+  luaL_requiref(L, "lessonrun", luaopen_lessonrun, 0);
+  /* scripts see the primitives as globals */
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (lua_type(L, -2) == LUA_TSTRING) lua_setglobal(L, lua_tostring(L, -2));
+    else lua_pop(L, 1);
+  }
+  lua_setglobal(L, "lessonrun");
+  lua_pushlightuserdata(L, lr__get_runtime(L));
+  return 1;
+}
+
+lr_state *lr_new(void) { return lr__new(NULL); }
+
+lr_state *lr__new(const char *luadir) {
+  lr_state *S = calloc(1, sizeof *S);
+  if (!S) return NULL;
+  S->L = luaL_newstate();
+  if (!S->L) { free(S); return NULL; }
+  lua_pushcfunction(S->L, pinit);
+  lua_pushstring(S->L, luadir);
+  if (lua_pcall(S->L, 1, 1, 0) != LUA_OK) {
+    lua_close(S->L);
+    free(S);
+    return NULL;
+  }
+  S->rt = lua_touserdata(S->L, -1);
+  lua_pop(S->L, 1);
+  return S;
+}
+
+lua_State *lr_lua(lr_state *S) { return S->L; }
+
+const char *lr_errmsg(lr_state *S) { return S->err ? S->err : ""; }
+
+/* Runs stack[1] with the values above it as the root task, then cancels
+ * whatever it left running.  Returns status (and a message on failure). */
+static int pexec(lua_State *L) {
+  lr_runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  lr_task *t = lr__spawn(L, rt, 1, lua_gettop(L) - 1);
+  lr_task *saved = rt->root;
+  rt->root = t;
+  lr__run_until(rt, t);
+  rt->root = saved;
+  if (!saved) lr__shutdown_tasks(rt);
+  if (t->state == LR_DONE) {
+    lua_pushinteger(L, LR_OK);
+    return 1;
+  }
+  int interrupted = t->interrupted || (rt->interrupted && t->state == LR_CANCELLED);
+  lr__push_error(L, t);
+  if (interrupted) {
+    lua_pushliteral(L, "interrupted");
+  } else {
+    luaL_tolstring(L, -1, NULL);
+    lua_pushliteral(L, "\n");
+    lr__push_traceback(L, t);
+    lua_concat(L, 3);
+  }
+  lua_pushinteger(L, interrupted ? LR_INTERRUPTED : LR_ERROR);
+  return 2;
+}
+
+/* Internal entry for lessonrun.c: stack holds the loaded chunk and nargs
+ * arguments.  Leaves the stack as it found it (minus those). */
+int lr__exec(lr_state *S, int nargs) {
+  lua_State *L = S->L;
+  int base = lua_gettop(L) - nargs;
+  lua_pushlightuserdata(L, S->rt);
+  lua_pushcclosure(L, pexec, 1);
+  lua_insert(L, base);
+  int st = lua_pcall(L, nargs + 1, 2, 0), rc;
+  if (st != LUA_OK) {  /* out of memory or the like, outside any task */
+    set_err(S, lua_isstring(L, -1) ? lua_tostring(L, -1) : "error object is not a string");
+    rc = LR_ERROR;
+    lua_settop(L, base - 1);
+    return rc;
+  }
+  rc = (int)lua_tointeger(L, -1);
+  if (rc == LR_OK) set_err(S, NULL);
+  else set_err(S, lua_tostring(L, -2));
+  lua_settop(L, base - 1);
+  S->rt->interrupted = 0;
+  return rc;
+}
+
+static int loaded(lr_state *S, int status) {
+  if (status == LUA_OK) return lr__exec(S, 0);
+  set_err(S, lua_tostring(S->L, -1));
+  lua_pop(S->L, 1);
+  return LR_ERROR;
+}
+
+int lr_dofile(lr_state *S, const char *path) {
+  return loaded(S, luaL_loadfilex(S->L, path, NULL));
+}
+
+int lr_dostring(lr_state *S, const char *chunk, const char *chunkname) {
+  return loaded(S, luaL_loadbufferx(S->L, chunk, strlen(chunk), chunkname ? chunkname : chunk, NULL));
+}
+
+lr_runtime *lr__state_runtime(lr_state *S) { return S->rt; }
+
+void lr_close(lr_state *S) {
+  if (!S) return;
+  lua_close(S->L);
+  free(S->err);
+  free(S);
+}

@@ -1,0 +1,635 @@
+/* Tasks: a coroutine plus its scheduling state.  C resumes them (only from
+ * the driver, never from inside a libuv callback), parks them at wait
+ * points, wakes and cancels them.  Lua sees a "lessonrun.Task" userdata. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lr.h"
+
+#define TASK_MT "lessonrun.Task"
+
+/* ---- ready queue ------------------------------------------------------- */
+
+static void rq_push(lr_runtime *rt, lr_task *t) {
+  if (rt->rq_len == rt->rq_cap) {
+    size_t cap = rt->rq_cap ? rt->rq_cap * 2 : 256;
+    lr_task **q = malloc(cap * sizeof *q);
+    if (!q) abort();  /* like Lua's own allocation failure in a callback */
+    for (size_t i = 0; i < rt->rq_len; i++)
+      q[i] = rt->rq[(rt->rq_head + i) % rt->rq_cap];
+    free(rt->rq);
+    rt->rq = q;
+    rt->rq_cap = cap;
+    rt->rq_head = 0;
+  }
+  rt->rq[(rt->rq_head + rt->rq_len) % rt->rq_cap] = t;
+  rt->rq_len++;
+}
+
+/* ---- finding and creating tasks ---------------------------------------- */
+
+lr_task *lr__current(lua_State *L) {
+  lr_task *t = *(lr_task **)lua_getextraspace(L);
+  return (t && t->co == L) ? t : NULL;
+}
+
+lr_task *lr__checktask(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, TASK_MT);
+}
+
+void lr__push_task(lua_State *L, lr_task *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+}
+
+/* Spawn a task running stack[first] with the nargs values after it as
+ * arguments.  Pushes the task handle. */
+lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs) {
+  luaL_checkstack(L, 3, NULL);
+  lr_task *t = lua_newuserdatauv(L, sizeof *t, 2);
+  memset(t, 0, sizeof *t);
+  t->rt = rt;
+  t->heap_idx = SIZE_MAX;
+  t->ref = LUA_NOREF;
+  luaL_setmetatable(L, TASK_MT);
+  lua_State *co = lua_newthread(L);
+  lua_setiuservalue(L, -2, 1);
+  if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "spawn: too many arguments");
+  for (int i = 0; i <= nargs; i++) lua_pushvalue(L, first + i);
+  lua_xmove(L, co, nargs + 1);
+  t->co = co;
+  *(lr_task **)lua_getextraspace(co) = t;
+  lua_pushvalue(L, -1);
+  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  t->id = rt->next_id++;
+  t->state = LR_PENDING;
+  t->live_next = rt->live;
+  if (rt->live) rt->live->live_prev = t;
+  rt->live = t;
+  rt->nlive++;
+  rq_push(rt, t);
+  return t;
+}
+
+/* ---- names, results, errors -------------------------------------------- */
+
+/* uservalue 2: a table for the rare extras (a given name, the re-raised
+ * child), created on first use. */
+static void push_extra(lua_State *L, lr_task *t, int create) {
+  lr__push_task(L, t);
+  if (lua_getiuservalue(L, -1, 2) != LUA_TTABLE && create) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, -3, 2);
+  }
+  lua_remove(L, -2);
+}
+
+static void push_name_of(lua_State *L, lr_task *t, int idx) {
+  lua_Debug ar;
+  lua_pushvalue(L, idx);
+  if (lua_getinfo(L, ">S", &ar) && ar.linedefined > 0)
+    lua_pushfstring(L, "task #%I (%s:%d)", (lua_Integer)t->id, ar.short_src, ar.linedefined);
+  else
+    lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
+}
+
+/* Pushes the name given with task:name(s), else one made from the task's
+ * function ("task #3 (async.lua:4)"), when it can still be found.  idx is the
+ * task's handle on L's stack, or 0 when it is not at hand. */
+void lr__push_name(lua_State *L, lr_task *t, int idx) {
+  int top = lua_gettop(L);
+  if (idx) lua_pushvalue(L, idx);
+  else lr__push_task(L, t);
+  if (lua_type(L, -1) == LUA_TUSERDATA && lua_getiuservalue(L, -1, 2) == LUA_TTABLE &&
+      lua_getfield(L, -1, "name") == LUA_TSTRING) {
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return;
+  }
+  lua_settop(L, top);
+  lua_State *co = t->co;
+  if (t->state == LR_PENDING && lua_gettop(co) > 0) {
+    lua_pushvalue(co, 1);
+    lua_xmove(co, L, 1);
+    push_name_of(L, t, -1);
+    lua_remove(L, -2);
+    return;
+  }
+  /* a started task: its function is the bottom frame of its stack */
+  lua_Debug ar;
+  int level = 0;
+  while (lua_getstack(co, level + 1, &ar)) level++;
+  if (lua_getstack(co, level, &ar) && lua_getinfo(co, "S", &ar) && ar.linedefined > 0) {
+    lua_pushfstring(L, "task #%I (%s:%d)", (lua_Integer)t->id, ar.short_src, ar.linedefined);
+    return;
+  }
+  lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
+}
+
+/* Results of a DONE task are the values left on its dead coroutine. */
+int lr__push_results(lua_State *L, lr_task *t, int first_only) {
+  int n = t->nres, top = lua_gettop(t->co);
+  if (first_only) {
+    if (n > 0) { lua_pushvalue(t->co, top - n + 1); lua_xmove(t->co, L, 1); }
+    else lua_pushnil(L);
+    return 1;
+  }
+  luaL_checkstack(L, n, "too many results");
+  for (int i = 1; i <= n; i++) lua_pushvalue(t->co, top - n + i);
+  lua_xmove(t->co, L, n);
+  return n;
+}
+
+/* A FAILED or CANCELLED task keeps (error value, traceback) on its stack. */
+void lr__push_error(lua_State *L, lr_task *t) {
+  lua_pushvalue(t->co, -2);
+  lua_xmove(t->co, L, 1);
+}
+
+void lr__push_traceback(lua_State *L, lr_task *t) {
+  lua_pushvalue(t->co, -1);
+  lua_xmove(t->co, L, 1);
+}
+
+/* ---- finishing --------------------------------------------------------- */
+
+void lr__unlink_watch(lr_watch *w) {
+  if (!w->target) return;
+  if (w->prev) w->prev->next = w->next;
+  else w->target->watchers = w->next;
+  if (w->next) w->next->prev = w->prev;
+  w->prev = w->next = NULL;
+  w->target = NULL;
+}
+
+static void finish(lr_runtime *rt, lr_task *t, int state) {
+  t->state = state;
+  if (t->live_prev) t->live_prev->live_next = t->live_next;
+  else rt->live = t->live_next;
+  if (t->live_next) t->live_next->live_prev = t->live_prev;
+  t->live_prev = t->live_next = NULL;
+  rt->nlive--;
+  if (t == rt->root && state != LR_DONE && t->cancel_requested && rt->interrupted)
+    t->interrupted = 1;
+  while (t->watchers) {
+    lr_watch *w = t->watchers;
+    lr_group *g = w->group;
+    lr__unlink_watch(w);
+    g->pending--;
+    if (state != LR_DONE && !g->first_failed) g->first_failed = (int)(w - g->nodes) + 1;
+    if (g->pending == 0 || (state != LR_DONE && g->failfast)) lr__wake(g->waiter, LR_WAKE_OK);
+  }
+  luaL_unref(rt->L, LUA_REGISTRYINDEX, t->ref);
+  t->ref = LUA_NOREF;
+}
+
+/* Build the traceback of a failed task; if it re-raised a child's error
+ * (gather, wait), the child's traceback comes first. */
+static void record_failure(lr_runtime *rt, lua_State *L, lr_task *t) {
+  lua_State *co = t->co;
+  luaL_Buffer b;
+  lua_checkstack(co, 4);
+  luaL_checkstack(L, 8, NULL);
+  luaL_buffinit(L, &b);
+  /* extras: the re-raised child, if the error is the child's own */
+  push_extra(L, t, 0);
+  lr_task *origin = NULL;
+  if (lua_istable(L, -1) && lua_getfield(L, -1, "origin") == LUA_TUSERDATA) {
+    origin = lua_touserdata(L, -1);
+    lr__push_error(L, origin);
+    lua_pushvalue(co, -1);
+    lua_xmove(co, L, 1);
+    if (!lua_rawequal(L, -1, -2)) origin = NULL;
+    lua_pop(L, 2);
+  }
+  lua_pop(L, lua_istable(L, -1) ? 2 : 1);
+  if (origin) {
+    lr__push_traceback(L, origin);
+    luaL_addvalue(&b);
+    luaL_addstring(&b, "\n");
+  }
+  lr__push_name(L, t, 0);
+  lua_pushfstring(L, origin ? "re-raised in %s, " : "in %s, ", lua_tostring(L, -1));
+  lua_remove(L, -2);
+  luaL_addvalue(&b);
+  luaL_traceback(L, co, NULL, 0);
+  luaL_addvalue(&b);
+  luaL_pushresult(&b);
+  lua_xmove(L, co, 1);
+  (void)rt;
+}
+
+/* Resume a ready task and record what it did: park, finish or fail. */
+void lr__resume(lr_runtime *rt, lr_task *t) {
+  lua_State *co = t->co, *L = rt->L;
+  int nargs = 0, nres = 0, st;
+  if (lr__finished(t)) return;
+  if (t->state == LR_PENDING) {
+    if (t->cancel_requested) {  /* cancelled before it ever ran */
+      lua_settop(co, 0);
+      lr__push_cancel(co, rt);
+      lua_pushfstring(co, "in task #%I: cancelled before it started", (lua_Integer)t->id);
+      t->nres = 2;
+      finish(rt, t, LR_CANCELLED);
+      return;
+    }
+    nargs = lua_gettop(co) - 1;
+  }
+  t->state = LR_RUNNING;
+  lr_task *prev_cur = rt->current;
+  lua_State *prev_run = rt->running;
+  rt->current = t;
+  rt->running = co;
+  st = lua_resume(co, L, nargs, &nres);
+  rt->current = prev_cur;
+  rt->running = prev_run;
+  if (st == LUA_YIELD) {
+    if (t->state == LR_RUNNING) {  /* a bare coroutine.yield(): treat as sleep(0) */
+      lua_pop(co, nres);
+      t->state = LR_READY;
+      rq_push(rt, t);
+    }
+    return;
+  }
+  if (st == LUA_OK) {
+    t->nres = nres;
+    finish(rt, t, LR_DONE);
+    return;
+  }
+  int cancelled = lr__is_cancel(co, -1);
+  record_failure(rt, L, t);
+  t->nres = 2;
+  finish(rt, t, cancelled ? LR_CANCELLED : LR_FAILED);
+}
+
+/* ---- parking, waking, cancelling ---------------------------------------- */
+
+void lr__wake(lr_task *t, int why) {
+  if (t->state != LR_WAITING) return;
+  t->cleanup = NULL;
+  t->wake = why;
+  t->state = LR_READY;
+  rq_push(t->rt, t);
+}
+
+int lr__park(lua_State *L, lr_task *t, lr_cleanup_fn cleanup, void *data,
+             lua_KContext ctx, lua_KFunction k) {
+  t->state = LR_WAITING;
+  t->cleanup = cleanup;
+  t->park_data = data;
+  t->wake = LR_WAKE_OK;
+  return lua_yieldk(L, 0, ctx, k);
+}
+
+/* Called on waking (and before waiting): cancellation is level-triggered, so
+ * a cancelled task that catches it gets it again at its next wait point. */
+int lr__check_cancel(lua_State *L, lr_task *t) {
+  if (t->cancel_requested) {
+    t->cancel_delivered = 1;
+    lr__push_cancel(L, t->rt);
+    return lua_error(L);
+  }
+  if (t->wake == LR_WAKE_DEADLOCK) {
+    t->wake = LR_WAKE_OK;
+    return luaL_error(L, "deadlock: this task waits for something that can never happen "
+                         "(every task is waiting and no timer or I/O is pending)");
+  }
+  return 0;
+}
+
+int lr__cancel(lr_task *t) {
+  if (lr__finished(t)) return 0;
+  if (t->cancel_requested) return 1;
+  t->cancel_requested = 1;
+  if (t->state == LR_WAITING) {
+    if (t->cleanup) {
+      lr_cleanup_fn c = t->cleanup;
+      t->cleanup = NULL;
+      c(t);
+    }
+    lr__wake(t, LR_WAKE_CANCEL);
+  }
+  return 1;
+}
+
+/* A primitive called outside any task: if no loop is being driven (a stock
+ * lua5.4 prompt, a script's main chunk in plain Lua), run it as a task and
+ * drive the loop until it is done; otherwise it is misuse. */
+int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self) {
+  lr_runtime *rt = lr__runtime(L);
+  int nargs = lua_gettop(L);
+  if (rt->driving)
+    return luaL_error(L, "%s: must be called from a task (this is a plain coroutine or a "
+                         "callback; use spawn to start a task)", fname);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushcclosure(L, self, 1);
+  lua_insert(L, 1);
+  lr_task *t = lr__spawn(L, rt, 1, nargs);
+  lr_task *saved_root = rt->root;
+  if (!saved_root) rt->root = t;
+  int rc = lr__run_until(rt, t);
+  rt->root = saved_root;
+  if (rc < 0) return luaL_error(L, "%s: deadlock", fname);
+  if (t->state == LR_DONE) return lr__push_results(L, t, 0);
+  lr__push_error(L, t);
+  return lua_error(L);
+}
+
+/* ---- waiting for tasks --------------------------------------------------- */
+
+static void group_unlink(lr_group *g) {
+  for (int i = 0; i < g->n; i++) lr__unlink_watch(&g->nodes[i]);
+}
+
+static void group_cleanup(lr_task *t) { group_unlink(t->park_data); }
+
+/* Link a group of watches for list[1..n]; returns the number pending. */
+static lr_group *group_new(lua_State *L, lr_task *waiter, int n, int failfast) {
+  lr_group *g = lua_newuserdatauv(L, sizeof(lr_group) + (size_t)(n > 0 ? n - 1 : 0) * sizeof(lr_watch), 0);
+  memset(g, 0, sizeof *g);
+  g->waiter = waiter;
+  g->failfast = failfast;
+  g->n = n;
+  memset(g->nodes, 0, (size_t)n * sizeof(lr_watch));
+  return g;
+}
+
+static void group_watch(lr_group *g, int i, lr_task *target) {
+  lr_watch *w = &g->nodes[i];
+  w->group = g;
+  w->target = target;
+  w->prev = NULL;
+  w->next = target->watchers;
+  if (target->watchers) target->watchers->prev = w;
+  target->watchers = w;
+  g->pending++;
+}
+
+/* Re-raise a finished task's error in the caller, remembering where it came
+ * from so the report shows the child's traceback too. */
+static int reraise(lua_State *L, int idx) {
+  lr_task *from = lua_touserdata(L, idx);
+  lr_task *cur = lr__current(L);
+  idx = lua_absindex(L, idx);
+  if (cur && cur != from) {
+    push_extra(L, cur, 1);
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "origin");
+    lua_pop(L, 1);
+  }
+  lr__push_error(L, from);
+  return lua_error(L);
+}
+
+static int waitall_k(lua_State *L, int status, lua_KContext ctx) {
+  lr_group *g = (lr_group *)ctx;
+  lr_task *t = lr__current(L);
+  (void)status;
+  group_unlink(g);
+  lr__check_cancel(L, t);
+  if (g->first_failed) lua_pushinteger(L, g->first_failed);
+  else lua_pushnil(L);
+  return 1;
+}
+
+/* core.waitall(list, n, failfast) -> index of the first failed task or nil.
+ * Waits until every task in list[1..n] has finished or, with failfast, until
+ * one fails. */
+static int l_waitall(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  int failfast = lua_toboolean(L, 3);
+  luaL_argcheck(L, n >= 0 && n <= INT32_MAX, 2, "out of range");
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    if (!luaL_testudata(L, -1, TASK_MT))
+      return luaL_error(L, "waitall: item %I is not a task", i);
+    lua_pop(L, 1);
+  }
+  lr_task *t = lr__current(L);
+  if (!t) return lr__in_task_or_drive(L, "gather", l_waitall);
+  lr__check_cancel(L, t);
+  int pending = 0, first_failed = 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    lr_task *c = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (c == t) return luaL_error(L, "gather: a task cannot wait for itself");
+    if (!lr__finished(c)) pending++;
+    else if (c->state != LR_DONE && !first_failed) first_failed = (int)i;
+  }
+  if (pending == 0 || (failfast && first_failed)) {
+    if (first_failed) lua_pushinteger(L, first_failed);
+    else lua_pushnil(L);
+    return 1;
+  }
+  if (!lua_isyieldable(L))
+    return luaL_error(L, "gather: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  lr_group *g = group_new(L, t, (int)n, failfast);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    lr_task *c = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!lr__finished(c)) group_watch(g, (int)i - 1, c);
+  }
+  return lr__park(L, t, group_cleanup, g, (lua_KContext)g, waitall_k);
+}
+
+/* c is the task at stack index 1 */
+static int wait_finished(lua_State *L, lr_task *c) {
+  if (c->state == LR_DONE) return lr__push_results(L, c, 0);
+  return reraise(L, 1);
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx) {
+  lr_group *g = (lr_group *)ctx;
+  lr_task *t = lr__current(L);
+  (void)status;
+  group_unlink(g);
+  lr__check_cancel(L, t);
+  return wait_finished(L, lr__checktask(L, 1));
+}
+
+/* task:wait() -> the task's results, or raises its error. */
+static int t_wait(lua_State *L) {
+  lr_task *c = lr__checktask(L, 1);
+  lr_task *t = lr__current(L);
+  lua_settop(L, 1);
+  if (!t) {
+    lr_runtime *rt = c->rt;
+    if (!lr__finished(c)) {
+      if (rt->driving)
+        return luaL_error(L, "wait: must be called from a task (this is a plain coroutine or a callback)");
+      lr_task *saved_root = rt->root;
+      if (!saved_root) rt->root = c;
+      int rc = lr__run_until(rt, c);
+      rt->root = saved_root;
+      if (rc < 0) return luaL_error(L, "wait: deadlock");
+    }
+    return wait_finished(L, c);
+  }
+  if (c == t) return luaL_error(L, "wait: a task cannot wait for itself");
+  lr__check_cancel(L, t);
+  if (lr__finished(c)) return wait_finished(L, c);
+  if (!lua_isyieldable(L))
+    return luaL_error(L, "wait: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  lr_group *g = group_new(L, t, 1, 0);
+  group_watch(g, 0, c);
+  return lr__park(L, t, group_cleanup, g, (lua_KContext)g, wait_k);
+}
+
+/* ---- the rest of the task API ------------------------------------------ */
+
+static const char *const state_names[] = {
+  "pending", "ready", "running", "waiting", "done", "failed", "cancelled"
+};
+
+static int t_state(lua_State *L) {
+  lr_task *t = lr__checktask(L, 1);
+  lua_pushstring(L, state_names[t->state]);
+  return 1;
+}
+
+static int t_done(lua_State *L) {
+  lua_pushboolean(L, lr__finished(lr__checktask(L, 1)));
+  return 1;
+}
+
+static int t_cancel(lua_State *L) {
+  lua_pushboolean(L, lr__cancel(lr__checktask(L, 1)));
+  return 1;
+}
+
+/* task:result() -> results if done; raises its error if it failed; an error
+ * if it has not finished (use wait to wait). */
+static int t_result(lua_State *L) {
+  lr_task *t = lr__checktask(L, 1);
+  if (!lr__finished(t)) return luaL_error(L, "result: %s has not finished (use wait)", state_names[t->state]);
+  return wait_finished(L, t);
+}
+
+/* task:error() -> the error value of a failed/cancelled task, or nil */
+static int t_error(lua_State *L) {
+  lr_task *t = lr__checktask(L, 1);
+  if (t->state == LR_FAILED || t->state == LR_CANCELLED) lr__push_error(L, t);
+  else lua_pushnil(L);
+  return 1;
+}
+
+static int t_traceback(lua_State *L) {
+  lr_task *t = lr__checktask(L, 1);
+  if (t->state == LR_FAILED || t->state == LR_CANCELLED) lr__push_traceback(L, t);
+  else lua_pushnil(L);
+  return 1;
+}
+
+/* task:name() -> its name; task:name(s) sets it and returns the task */
+static int t_name(lua_State *L) {
+  lr_task *t = lr__checktask(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    lr__push_name(L, t, 1);
+    return 1;
+  }
+  luaL_checkstring(L, 2);
+  lua_pushvalue(L, 1);
+  if (lua_getiuservalue(L, 1, 2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 2);
+  }
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "name");
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_tostring(lua_State *L) {
+  lr_task *t = lr__checktask(L, 1);
+  lr__push_name(L, t, 1);
+  lua_pushfstring(L, "%s [%s]", lua_tostring(L, -1), state_names[t->state]);
+  return 1;
+}
+
+static int t_id(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lr__checktask(L, 1)->id);
+  return 1;
+}
+
+static const luaL_Reg task_methods[] = {
+  {"wait", t_wait}, {"cancel", t_cancel}, {"state", t_state}, {"done", t_done},
+  {"result", t_result}, {"error", t_error}, {"traceback", t_traceback},
+  {"name", t_name}, {"id", t_id}, {NULL, NULL}
+};
+
+/* spawn(fn, ...) -> task */
+static int l_spawn(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TFUNCTION) {
+    if (luaL_getmetafield(L, 1, "__call") == LUA_TNIL) return luaL_typeerror(L, 1, "function");
+    lua_pop(L, 1);
+  }
+  lr__spawn(L, lr__runtime(L), 1, lua_gettop(L) - 1);
+  return 1;
+}
+
+/* current() -> the running task, or nil outside tasks */
+static int l_current(lua_State *L) {
+  lr_task *t = lr__current(L);
+  if (t) lr__push_task(L, t);
+  else lua_pushnil(L);
+  return 1;
+}
+
+/* core.results(list, n) -> table of each task's first result (all DONE) */
+static int l_results(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  lua_createtable(L, n > 0 && n < INT32_MAX ? (int)n : 0, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    lr_task *t = lr__checktask(L, -1);
+    if (t->state != LR_DONE) return reraise(L, -1);
+    lua_pop(L, 1);
+    lr__push_results(L, t, 1);
+    lua_rawseti(L, -2, i);
+  }
+  return 1;
+}
+
+/* core.reraise(task): raise a finished task's error in the caller */
+static int l_reraise(lua_State *L) {
+  lr_task *t = lr__checktask(L, 1);
+  luaL_argcheck(L, t->state == LR_FAILED || t->state == LR_CANCELLED, 1, "task did not fail");
+  return reraise(L, 1);
+}
+
+static int l_istask(lua_State *L) {
+  lua_pushboolean(L, luaL_testudata(L, 1, TASK_MT) != NULL);
+  return 1;
+}
+
+static int l_ntasks(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lr__runtime(L)->nlive);
+  return 1;
+}
+
+const luaL_Reg lr__task_funcs[] = {
+  {"spawn", l_spawn}, {"current", l_current}, {"waitall", l_waitall},
+  {"results", l_results}, {"reraise", l_reraise}, {"istask", l_istask},
+  {"ntasks", l_ntasks}, {NULL, NULL}
+};
+
+void lr__task_open(lua_State *L, lr_runtime *rt) {
+  if (luaL_newmetatable(L, TASK_MT)) {
+    lua_newtable(L);
+    lua_pushlightuserdata(L, rt);
+    luaL_setfuncs(L, task_methods, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, t_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushstring(L, "lessonrun.Task");
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+}

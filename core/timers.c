@@ -1,0 +1,195 @@
+/* Time: sleep (async), blocking_sleep, now.  All sleepers share one binary
+ * min-heap and one uv_timer_t armed for the earliest deadline, so a sleeping
+ * task costs a heap slot, not a handle and a malloc. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "lr.h"
+
+uint64_t lr__now_ns(lr_runtime *rt) {
+  (void)rt;
+  return uv_hrtime();
+}
+
+/* ---- the heap ------------------------------------------------------------ */
+
+static int before(const lr_sleeper *a, const lr_sleeper *b) {
+  return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static void heap_set(lr_runtime *rt, size_t i, lr_sleeper s) {
+  rt->heap[i] = s;
+  s.task->heap_idx = i;
+}
+
+static void heap_up(lr_runtime *rt, size_t i) {
+  lr_sleeper s = rt->heap[i];
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!before(&s, &rt->heap[p])) break;
+    heap_set(rt, i, rt->heap[p]);
+    i = p;
+  }
+  heap_set(rt, i, s);
+}
+
+static void heap_down(lr_runtime *rt, size_t i) {
+  lr_sleeper s = rt->heap[i];
+  size_t n = rt->heap_len;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && before(&rt->heap[c + 1], &rt->heap[c])) c++;
+    if (!before(&rt->heap[c], &s)) break;
+    heap_set(rt, i, rt->heap[c]);
+    i = c;
+  }
+  heap_set(rt, i, s);
+}
+
+static void heap_remove(lr_runtime *rt, size_t i) {
+  rt->heap[i].task->heap_idx = SIZE_MAX;
+  rt->heap_len--;
+  if (i == rt->heap_len) return;
+  heap_set(rt, i, rt->heap[rt->heap_len]);
+  heap_down(rt, i);
+  heap_up(rt, rt->heap[i].task->heap_idx);
+}
+
+static void timer_cb(uv_timer_t *h);
+
+/* (Re)arm the one timer for the earliest deadline. */
+static void arm(lr_runtime *rt) {
+  if (rt->heap_len == 0) {
+    if (rt->timer_armed) uv_timer_stop(&rt->timer);
+    rt->timer_armed = 0;
+    return;
+  }
+  uint64_t d = rt->heap[0].deadline;
+  if (rt->timer_armed == d) return;
+  uv_update_time(&rt->loop);
+  uint64_t now = uv_hrtime();
+  uint64_t ms = d > now ? (d - now + 999999) / 1000000 : 0;
+  uv_timer_start(&rt->timer, timer_cb, ms, 0);
+  rt->timer_armed = d;
+}
+
+static void timer_cb(uv_timer_t *h) {
+  lr_runtime *rt = h->data;
+  uint64_t now = uv_hrtime();
+  rt->timer_armed = 0;
+  while (rt->heap_len > 0 && rt->heap[0].deadline <= now) {
+    lr_task *t = rt->heap[0].task;
+    heap_remove(rt, 0);
+    lr__wake(t, LR_WAKE_OK);
+  }
+  arm(rt);
+}
+
+void lr__timers_init(lr_runtime *rt) {
+  uv_timer_init(&rt->loop, &rt->timer);
+  rt->timer.data = rt;
+  rt->handles_open++;
+  rt->t0 = uv_hrtime();
+}
+
+void lr__timers_close(lr_runtime *rt) {
+  free(rt->heap);
+  rt->heap = NULL;
+  rt->heap_len = rt->heap_cap = 0;
+}
+
+/* ---- Lua API -------------------------------------------------------------- */
+
+static lua_Number check_seconds(lua_State *L, int arg, int allow_inf) {
+  lua_Number s = luaL_checknumber(L, arg);
+  if (s != s) luaL_argerror(L, arg, "seconds must be a number, got nan");
+  if (s < 0) luaL_argerror(L, arg, lua_pushfstring(L, "seconds must be >= 0, got %f", s));
+  if (!allow_inf && isinf(s)) luaL_argerror(L, arg, "seconds must be finite");
+  return s;
+}
+
+static void sleep_cleanup(lr_task *t) {
+  if (t->heap_idx != SIZE_MAX) {
+    heap_remove(t->rt, t->heap_idx);
+    arm(t->rt);
+  }
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  lr__check_cancel(L, lr__current(L));
+  return 0;
+}
+
+/* sleep(seconds): park the task until the time has passed.  sleep(0) just
+ * lets every other ready task and the loop run once; sleep(math.huge) waits
+ * until cancelled. */
+static int l_sleep(lua_State *L) {
+  lua_Number s = check_seconds(L, 1, 1);
+  lr_task *t = lr__current(L);
+  if (!t) return lr__in_task_or_drive(L, "sleep", l_sleep);
+  lr_runtime *rt = t->rt;
+  lr__check_cancel(L, t);
+  if (!lua_isyieldable(L))
+    return luaL_error(L, "sleep: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  if (s == 0) {
+    /* back of the ready queue: the driver polls the loop before it gets there */
+    t->state = LR_WAITING;
+    lr__wake(t, LR_WAKE_OK);
+    return lua_yieldk(L, 0, 0, sleep_k);
+  }
+  if (!isinf(s)) {
+    if (rt->heap_len == rt->heap_cap) {
+      size_t cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
+      lr_sleeper *h = realloc(rt->heap, cap * sizeof *h);
+      if (!h) return luaL_error(L, "sleep: not enough memory");
+      rt->heap = h;
+      rt->heap_cap = cap;
+    }
+    double ns = s * 1e9;
+    uint64_t now = lr__now_ns(rt);
+    uint64_t d = ns >= (double)(UINT64_MAX - now) ? UINT64_MAX : now + (uint64_t)ns;
+    lr_sleeper e = { d, rt->heap_seq++, t };
+    rt->heap[rt->heap_len++] = e;
+    heap_up(rt, rt->heap_len - 1);
+    arm(rt);
+  }
+  return lr__park(L, t, sleep_cleanup, NULL, 0, sleep_k);
+}
+
+/* blocking_sleep(seconds): stop the whole program (every task, the loop) for
+ * that long, like Python's time.sleep.  The lesson's "what not to do". */
+static int l_blocking_sleep(lua_State *L) {
+  lua_Number s = check_seconds(L, 1, 0);
+  int seen = (int)lr__sigint_count;
+  struct timespec ts, rem;
+  ts.tv_sec = (time_t)s;
+  ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+  if (s > 1e9) { ts.tv_sec = (time_t)1e9; ts.tv_nsec = 0; }
+  while (nanosleep(&ts, &rem) != 0 && errno == EINTR) {
+    if ((int)lr__sigint_count != seen) {
+      lr_runtime *rt = lr__runtime(L);
+      lr_task *t = lr__current(L);
+      if (t) t->interrupted = 1;
+      rt->interrupted = 1;
+      lr__push_cancel(L, rt);
+      return lua_error(L);
+    }
+    ts = rem;
+  }
+  return 0;
+}
+
+/* now() -> seconds since the runtime started (monotonic, ns resolution) */
+static int l_now(lua_State *L) {
+  lr_runtime *rt = lr__runtime(L);
+  lua_pushnumber(L, (lua_Number)(lr__now_ns(rt) - rt->t0) / 1e9);
+  return 1;
+}
+
+const luaL_Reg lr__timer_funcs[] = {
+  {"sleep", l_sleep}, {"blocking_sleep", l_blocking_sleep}, {"now", l_now}, {NULL, NULL}
+};

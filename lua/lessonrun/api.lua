@@ -1,0 +1,112 @@
+-- The composed API: gather, settle and run are built here, in Lua, from the
+-- C core's spawn / waitall / results (the hot paths stay in C).
+local core = require "lessonrun.core"
+
+local spawn, waitall, results, istask = core.spawn, core.waitall, core.results, core.istask
+local select, type, error, pcall = select, type, error, pcall
+
+local M = {
+  version = core.version,
+  sleep = core.sleep,                   -- async: parks this task only
+  blocking_sleep = core.blocking_sleep, -- blocks everything (the lesson's "don't")
+  now = core.now,
+  spawn = core.spawn,
+  current = core.current,
+  iscancelled = core.iscancelled,
+  errorkind = core.errorkind,
+}
+
+local function callable(v)
+  if type(v) == "function" then return true end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+-- Turn gather's arguments (functions and/or tasks, or one list of them) into
+-- a list of tasks.  Returns list, n, and whether the list form was used.
+local function tasks_of(fname, ...)
+  local n = select("#", ...)
+  local args, listform = { ... }, false
+  if n == 1 and type(args[1]) == "table" and not istask(args[1]) and not callable(args[1]) then
+    args, listform = args[1], true
+    n = #args
+  end
+  local list = {}
+  for i = 1, n do
+    local a = args[i]
+    if istask(a) then
+      list[i] = a
+    elseif callable(a) then
+      list[i] = spawn(a)
+    else
+      local where = listform and ("item " .. i .. " of the list") or ("argument #" .. i)
+      error(("bad %s to '%s' (function or task expected, got %s)"):format(where, fname, type(a)), 3)
+    end
+  end
+  return list, n, listform
+end
+
+local function cancel_all(list, n, except)
+  for i = 1, n do
+    if i ~= except then list[i]:cancel() end
+  end
+end
+
+--- gather(f1, f2, ... | {f1, f2, ...}) -> r1, r2, ... | {r1, r2, ...}
+-- Runs functions (as new tasks) and/or waits for tasks, all at once; returns
+-- the first result of each, in argument order.  Fail-fast: when one fails,
+-- the others are cancelled and its error is raised (its traceback kept).  If
+-- the task calling gather is cancelled, all the children are cancelled too.
+function M.gather(...)
+  local list, n, listform = tasks_of("gather", ...)
+  local ok, failed = pcall(waitall, list, n, true)
+  if not ok then
+    cancel_all(list, n)
+    error(failed, 0)
+  end
+  if failed then
+    cancel_all(list, n, failed)
+    core.reraise(list[failed])
+  end
+  local r = results(list, n)
+  if listform then return r end
+  return table.unpack(r, 1, n)
+end
+
+--- settle(...) -> outcome, ... | {outcome, ...}
+-- Like gather, but waits for every child whatever happens and never raises
+-- for them: each outcome is {ok=true, value=v} or {ok=false, error=e,
+-- cancelled=bool, traceback=string}.
+function M.settle(...)
+  local list, n, listform = tasks_of("settle", ...)
+  local ok, err = pcall(waitall, list, n, false)
+  if not ok then
+    cancel_all(list, n)
+    error(err, 0)
+  end
+  local out = {}
+  for i = 1, n do
+    local t = list[i]
+    if t:state() == "done" then
+      out[i] = { ok = true, value = (t:result()) }
+    else
+      local e = t:error()
+      out[i] = { ok = false, error = e, cancelled = core.iscancelled(e), traceback = t:traceback() }
+    end
+  end
+  if listform then return out end
+  return table.unpack(out, 1, n)
+end
+
+--- run(fn, ...) -> fn's results
+-- Runs fn as the root task and drives the loop until it ends (for a stock
+-- lua5.4 or any plain Lua code).  Inside a task it simply calls fn.
+function M.run(fn, ...)
+  if not callable(fn) then
+    error(("bad argument #1 to 'run' (function expected, got %s)"):format(type(fn)), 2)
+  end
+  if core.current() then return fn(...) end
+  return spawn(fn, ...):wait()
+end
+
+return M
