@@ -24,8 +24,9 @@ static void usage(FILE *f) {
     "  -h        show this help\n"
     "  --        stop handling options\n"
     "  -         stop handling options and execute stdin\n"
+    "  %s serve [--host H] [--port P]   run the built-in latency server\n"
     "A script name is looked up in the current folder, then among the lessons:\n"
-    "  %s sync.lua | async.lua\n", progname, progname);
+    "  %s sync.lua | async.lua | index.lua\n", progname, progname, progname);
 }
 
 static void report(const char *msg) {
@@ -141,6 +142,7 @@ int lr__repl(lr_state *S);
 int main(int argc, char **argv) {
   int has_e = 0, has_i = 0, has_v = 0, script = 0, use_stdin = 0;
   if (argv[0] && argv[0][0]) progname = "lessonrun";
+  if (argc > 1 && strcmp(argv[1], "serve") == 0) return lr__serve_main(argc - 1, argv + 1);
   int i;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];

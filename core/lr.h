@@ -160,6 +160,10 @@ void lr__sigint_install(lr_runtime *rt);
 void lr__sigint_restore(lr_runtime *rt);
 extern volatile sig_atomic_t lr__sigint_count;
 
+/* server.c: the built-in latency server */
+extern const luaL_Reg lr__server_funcs[];
+int lr__serve_main(int argc, char **argv);  /* lessonrun serve [--host H] [--port P] */
+
 /* state.c */
 int lr__exec(lr_state *S, int nargs);
 lr_state *lr__new(const char *luadir);

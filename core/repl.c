@@ -69,7 +69,10 @@ static void stop_input(repl_t *r) {
 static void on_sigint(lr_runtime *rt, void *ud) {
   repl_t *r = ud;
   (void)rt;
-  if (r->entry && !lr__finished(r->entry)) lr__cancel(r->entry);
+  if (r->entry && !lr__finished(r->entry)) {
+    r->entry->interrupted = 1;
+    lr__cancel(r->entry);
+  }
   else r->clear = 1;
 }
 
@@ -147,7 +150,12 @@ static void entry_done(repl_t *r) {
       }
     }
   } else if (t->state == LR_CANCELLED) {
-    report(r, t->interrupted || r->rt->interrupted ? "interrupted" : "cancelled");
+    if (t->interrupted || r->rt->interrupted) {
+      fputs("\n", stderr);
+      report(r, "interrupted");
+    } else {
+      report(r, "cancelled");
+    }
   } else {
     lr__push_error(L, t);
     luaL_tolstring(L, -1, NULL);

@@ -90,6 +90,8 @@ static void push_name_of(lua_State *L, lr_task *t, int idx) {
   lua_pushvalue(L, idx);
   if (lua_getinfo(L, ">S", &ar) && ar.linedefined > 0)
     lua_pushfstring(L, "task #%I (%s:%d)", (lua_Integer)t->id, ar.short_src, ar.linedefined);
+  else if (ar.what && strcmp(ar.what, "main") == 0)
+    lua_pushfstring(L, "task #%I (%s)", (lua_Integer)t->id, ar.short_src);
   else
     lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
 }
@@ -120,9 +122,15 @@ void lr__push_name(lua_State *L, lr_task *t, int idx) {
   lua_Debug ar;
   int level = 0;
   while (lua_getstack(co, level + 1, &ar)) level++;
-  if (lua_getstack(co, level, &ar) && lua_getinfo(co, "S", &ar) && ar.linedefined > 0) {
-    lua_pushfstring(L, "task #%I (%s:%d)", (lua_Integer)t->id, ar.short_src, ar.linedefined);
-    return;
+  if (lua_getstack(co, level, &ar) && lua_getinfo(co, "S", &ar)) {
+    if (ar.linedefined > 0) {
+      lua_pushfstring(L, "task #%I (%s:%d)", (lua_Integer)t->id, ar.short_src, ar.linedefined);
+      return;
+    }
+    if (strcmp(ar.what, "main") == 0) {
+      lua_pushfstring(L, "task #%I (%s)", (lua_Integer)t->id, ar.short_src);
+      return;
+    }
   }
   lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
 }
@@ -186,13 +194,12 @@ static void finish(lr_runtime *rt, lr_task *t, int state) {
 
 /* Build the traceback of a failed task; if it re-raised a child's error
  * (gather, wait), the child's traceback comes first. */
-static void record_failure(lr_runtime *rt, lua_State *L, lr_task *t) {
+static void record_failure(lua_State *L, lr_task *t) {
   lua_State *co = t->co;
-  luaL_Buffer b;
+  int base = lua_gettop(L);
   lua_checkstack(co, 4);
   luaL_checkstack(L, 8, NULL);
-  luaL_buffinit(L, &b);
-  /* extras: the re-raised child, if the error is the child's own */
+  /* the re-raised child, if the error is the child's own */
   push_extra(L, t, 0);
   lr_task *origin = NULL;
   if (lua_istable(L, -1) && lua_getfield(L, -1, "origin") == LUA_TUSERDATA) {
@@ -201,23 +208,23 @@ static void record_failure(lr_runtime *rt, lua_State *L, lr_task *t) {
     lua_pushvalue(co, -1);
     lua_xmove(co, L, 1);
     if (!lua_rawequal(L, -1, -2)) origin = NULL;
-    lua_pop(L, 2);
   }
-  lua_pop(L, lua_istable(L, -1) ? 2 : 1);
+  lua_settop(L, base);
   if (origin) {
     lr__push_traceback(L, origin);
-    luaL_addvalue(&b);
-    luaL_addstring(&b, "\n");
+    lua_pushliteral(L, "\n");
   }
   lr__push_name(L, t, 0);
-  lua_pushfstring(L, origin ? "re-raised in %s, " : "in %s, ", lua_tostring(L, -1));
+  lua_pushfstring(L, origin ? "stack traceback of %s, which re-raised it:" : "stack traceback of %s:",
+                  lua_tostring(L, -1));
   lua_remove(L, -2);
-  luaL_addvalue(&b);
   luaL_traceback(L, co, NULL, 0);
-  luaL_addvalue(&b);
-  luaL_pushresult(&b);
+  /* drop luaL_traceback's own "stack traceback:" heading */
+  const char *tb = lua_tostring(L, -1), *nl = strchr(tb, '\n');
+  lua_pushstring(L, nl ? nl : "");
+  lua_remove(L, -2);
+  lua_concat(L, lua_gettop(L) - base);
   lua_xmove(L, co, 1);
-  (void)rt;
 }
 
 /* Resume a ready task and record what it did: park, finish or fail. */
@@ -258,7 +265,7 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
     return;
   }
   int cancelled = lr__is_cancel(co, -1);
-  record_failure(rt, L, t);
+  record_failure(L, t);
   t->nres = 2;
   finish(rt, t, cancelled ? LR_CANCELLED : LR_FAILED);
 }
