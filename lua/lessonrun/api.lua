@@ -14,6 +14,7 @@ local M = {
   current = core.current,
   iscancelled = core.iscancelled,
   errorkind = core.errorkind,
+  serve = core.serve,                   -- the built-in latency server (server.c)
 }
 
 local function callable(v)
