@@ -11,14 +11,9 @@ function peakRssKb() {
   return m ? Number(m[1]) : -1;
 }
 
-async function sleeper() {
-  await sleep(DELAY_MS);
-  return true;
-}
-
 const t0 = performance.now();
 const ps = new Array(n);
-for (let i = 0; i < n; i++) ps[i] = sleeper();
+for (let i = 0; i < n; i++) ps[i] = sleep(DELAY_MS, true);  // resolves to true
 const results = await Promise.all(ps);
 const wall = (performance.now() - t0) / 1000;
 let done = 0;

@@ -61,6 +61,17 @@ int lr__is_cancel(lua_State *L, int idx) {
   return r;
 }
 
+/* Pushes a new error value {kind=, message=}. */
+void lr__push_errobj(lua_State *L, const char *kind, const char *msg) {
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  push_mt(L);
+  lua_setmetatable(L, -2);
+}
+
 /* core.error(kind, message [, fields]) -> an error value (not raised) */
 static int l_error(lua_State *L) {
   const char *kind = luaL_checkstring(L, 1);

@@ -112,6 +112,13 @@ struct lr_runtime {
   int handles_open;
 
   int cancel_ref;        /* the cancellation error object */
+
+  /* HTTP (curl_uv.c, fetch.c): created on first use, so startup stays cheap */
+  void *multi;           /* CURLM* */
+  uv_timer_t curl_timer;
+  int curl_ready;
+  long max_connections, max_host_connections;
+  void *blocking_easy;   /* CURL*: blocking_fetch's persistent handle */
   void (*on_sigint)(lr_runtime *rt, void *ud);  /* REPL overrides */
   void *on_sigint_ud;
 };
@@ -155,6 +162,13 @@ int lr__is_cancel(lua_State *L, int idx);
 void lr__errors_open(lua_State *L);
 extern const luaL_Reg lr__error_funcs[];
 
+void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
+
+/* json.c */
+int lr__json_decode(lua_State *L, const char *s, size_t len);
+int lr__json_encode(lua_State *L, int idx, char *errbuf, size_t errlen);
+extern const luaL_Reg lr__json_funcs[];
+
 /* signals.c */
 void lr__sigint_install(lr_runtime *rt);
 void lr__sigint_restore(lr_runtime *rt);
@@ -163,6 +177,25 @@ extern volatile sig_atomic_t lr__sigint_count;
 /* server.c: the built-in latency server */
 extern const luaL_Reg lr__server_funcs[];
 int lr__serve_main(int argc, char **argv);  /* lessonrun serve [--host H] [--port P] */
+
+/* curl_uv.c: libcurl multi driven by the loop */
+typedef struct lr_transfer lr_transfer;
+typedef void (*lr_transfer_done)(lr_transfer *x, int result);
+struct lr_transfer {
+  void *easy;            /* CURL* */
+  lr_transfer_done done;
+  void *data;
+};
+int lr__curl_init(lr_runtime *rt);          /* 0 or a CURLMcode-ish error */
+int lr__curl_add(lr_runtime *rt, lr_transfer *x);
+void lr__curl_remove(lr_runtime *rt, lr_transfer *x);
+void lr__curl_close(lr_runtime *rt);
+void lr__curl_limits(lr_runtime *rt);
+
+/* fetch.c */
+extern const luaL_Reg lr__fetch_funcs[];
+void lr__fetch_close(lr_runtime *rt);
+void lr__fetch_open(lua_State *L);
 
 /* state.c */
 int lr__exec(lr_state *S, int nargs);

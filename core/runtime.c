@@ -28,6 +28,16 @@ static int runtime_gc(lua_State *L) {
   if (rt->closed) return 0;
   rt->closed = 1;
   lr__sigint_restore(rt);
+  /* parked tasks hold C resources (easy handles, heap slots): let go */
+  for (lr_task *t = rt->live; t; t = t->live_next) {
+    if (t->cleanup) {
+      lr_cleanup_fn c = t->cleanup;
+      t->cleanup = NULL;
+      c(t);
+    }
+  }
+  lr__fetch_close(rt);
+  lr__curl_close(rt);
   uv_walk(&rt->loop, close_walk, NULL);
   while (rt->handles_open > 0 && uv_run(&rt->loop, UV_RUN_ONCE) != 0) {}
   uv_run(&rt->loop, UV_RUN_NOWAIT);

@@ -15,7 +15,14 @@ local M = {
   iscancelled = core.iscancelled,
   errorkind = core.errorkind,
   serve = core.serve,                   -- the built-in latency server (server.c)
+  fetch = core.fetch,                   -- async HTTP: parks this task only
+  blocking_fetch = core.blocking_fetch, -- blocks everything (the lesson's "requests")
+  fetch_config = core.fetch_config,
+  json_decode = core.json_decode,
+  json_encode = core.json_encode,
 }
+
+M.json_null = core.json_decode("null")
 
 local function callable(v)
   if type(v) == "function" then return true end

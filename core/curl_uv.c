@@ -1,0 +1,163 @@
+/* libcurl's multi interface on the libuv loop, after curl's multi-uv.c:
+ * CURLMOPT_SOCKETFUNCTION maps CURL_POLL_* to one uv_poll_t per socket,
+ * CURLMOPT_TIMERFUNCTION drives one uv_timer_t, and curl_multi_info_read is
+ * drained after every curl_multi_socket_action.  Unlike the example, every
+ * result is checked and finished transfers only wake their task (no Lua
+ * runs here, and curl is never re-entered from its own callbacks). */
+#include <stdlib.h>
+
+#include <curl/curl.h>
+
+#include "lr.h"
+
+#define SOCK_MAGIC 0x6c72736fu
+
+typedef struct {
+  uv_poll_t poll;
+  unsigned magic;
+  curl_socket_t fd;
+  lr_runtime *rt;
+} sock_ctx;
+
+static void drain(lr_runtime *rt) {
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(rt->multi, &left))) {
+    if (m->msg != CURLMSG_DONE) continue;
+    CURL *easy = m->easy_handle;
+    CURLcode res = m->data.result;  /* read before the handle goes */
+    lr_transfer *x = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    curl_multi_remove_handle(rt->multi, easy);
+    if (x && x->done) x->done(x, (int)res);
+  }
+}
+
+static void action(lr_runtime *rt, curl_socket_t fd, int flags) {
+  int running;
+  CURLMcode rc = curl_multi_socket_action(rt->multi, fd, flags, &running);
+  (void)rc;  /* per-transfer failures arrive through info_read */
+  drain(rt);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  sock_ctx *c = h->data;
+  int flags = 0;
+  if (status < 0) flags = CURL_CSELECT_ERR;
+  if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  action(c->rt, c->fd, flags);
+}
+
+static void on_sock_closed(uv_handle_t *h) {
+  sock_ctx *c = h->data;
+  c->rt->handles_open--;
+  free(c);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+  lr_runtime *rt = userp;
+  sock_ctx *c = socketp;
+  (void)easy;
+  if (what == CURL_POLL_REMOVE) {
+    if (c) {
+      uv_poll_stop(&c->poll);
+      uv_close((uv_handle_t *)&c->poll, on_sock_closed);
+      curl_multi_assign(rt->multi, fd, NULL);
+    }
+    return 0;
+  }
+  if (!c) {
+    c = malloc(sizeof *c);
+    if (!c) return -1;
+    c->fd = fd;
+    c->rt = rt;
+    c->magic = SOCK_MAGIC;
+    if (uv_poll_init_socket(&rt->loop, &c->poll, fd) != 0) {
+      free(c);
+      return -1;
+    }
+    c->poll.data = c;
+    rt->handles_open++;
+    curl_multi_assign(rt->multi, fd, c);
+  }
+  int events = 0;
+  if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= UV_READABLE;
+  if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= UV_WRITABLE;
+  return uv_poll_start(&c->poll, events, on_poll) == 0 ? 0 : -1;
+}
+
+static void on_timeout(uv_timer_t *h) {
+  action(h->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* curl asks for a timeout; a 0 ms uv timer runs on the next loop pass
+ * rather than calling socket_action from inside this callback. */
+static int on_timer(CURLM *multi, long ms, void *userp) {
+  lr_runtime *rt = userp;
+  (void)multi;
+  if (ms < 0) uv_timer_stop(&rt->curl_timer);
+  else uv_timer_start(&rt->curl_timer, on_timeout, (uint64_t)ms, 0);
+  return 0;
+}
+
+static int global_ready = 0;
+
+int lr__curl_init(lr_runtime *rt) {
+  if (rt->curl_ready) return 0;
+  if (!global_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
+    global_ready = 1;
+  }
+  CURLM *m = curl_multi_init();
+  if (!m) return -1;
+  rt->multi = m;
+  curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(m, CURLMOPT_SOCKETDATA, rt);
+  curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+  curl_multi_setopt(m, CURLMOPT_TIMERDATA, rt);
+  curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  if (!rt->max_connections) rt->max_connections = 256;
+  lr__curl_limits(rt);
+  uv_timer_init(&rt->loop, &rt->curl_timer);
+  rt->curl_timer.data = rt;
+  rt->handles_open++;
+  rt->curl_ready = 1;
+  return 0;
+}
+
+void lr__curl_limits(lr_runtime *rt) {
+  if (!rt->multi) return;
+  curl_multi_setopt(rt->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, rt->max_connections);
+  curl_multi_setopt(rt->multi, CURLMOPT_MAX_HOST_CONNECTIONS, rt->max_host_connections);
+  curl_multi_setopt(rt->multi, CURLMOPT_MAXCONNECTS, rt->max_connections);
+}
+
+int lr__curl_add(lr_runtime *rt, lr_transfer *x) {
+  curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
+  return curl_multi_add_handle(rt->multi, x->easy) == CURLM_OK ? 0 : -1;
+}
+
+/* Cancelled or shut down while in flight: take it out of the multi. */
+void lr__curl_remove(lr_runtime *rt, lr_transfer *x) {
+  if (rt->multi && x->easy) curl_multi_remove_handle(rt->multi, x->easy);
+}
+
+/* Called from the runtime's __gc, after transfers were removed: the multi
+ * closes its cached connections, which calls on_socket(REMOVE). */
+static void close_socks(uv_handle_t *h, void *arg) {
+  (void)arg;
+  sock_ctx *c = h->data;
+  if (h->type == UV_POLL && c && c->magic == SOCK_MAGIC && !uv_is_closing(h)) {
+    uv_poll_stop(&c->poll);
+    uv_close(h, on_sock_closed);
+  }
+}
+
+void lr__curl_close(lr_runtime *rt) {
+  if (!rt->curl_ready) return;
+  curl_multi_cleanup(rt->multi);
+  rt->multi = NULL;
+  rt->curl_ready = 0;
+  uv_walk(&rt->loop, close_socks, NULL);  /* sockets curl did not report closed */
+}

@@ -1,0 +1,601 @@
+/* fetch (async, on the shared curl multi) and blocking_fetch (the curl easy
+ * interface, one persistent handle, like requests.Session): the same
+ * options, the same response, the same errors.
+ *
+ * Contract: an HTTP status (404, 500...) is a response.  A transport failure
+ * raises an error value {kind=, message=, url=} where kind is one of "url",
+ * "dns", "connect", "tls", "timeout", "too_large", "redirect", "protocol",
+ * "connection" or "other".  Misuse (bad option, header injection) raises an
+ * ordinary argument error. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "lr.h"
+
+#define RESPONSE_MT "lessonrun.Response"
+#define HEADERS_MT "lessonrun.Headers"
+#define DEFAULT_MAX_BODY (64 * 1024 * 1024)
+
+/* ---- a request's options, checked before anything is allocated --------- */
+
+typedef struct {
+  const char *fname;
+  const char *url;
+  const char *method;
+  const char *body;
+  size_t body_len;
+  int headers_idx;  /* stack index of the headers table, or 0 */
+  int has_ctype;    /* the user set Content-Type */
+  int json;         /* body is JSON we encoded */
+  long timeout_ms, connect_timeout_ms;
+  int follow;
+  long max_redirects;
+  curl_off_t max_body;
+  int verify;
+} req_t;
+
+static const char *const opt_names[] = {
+  "method", "headers", "body", "json", "timeout", "connect_timeout",
+  "follow", "max_redirects", "max_body", "verify", NULL
+};
+
+static int opterror(lua_State *L, req_t *r, const char *fmt, const char *what) {
+  return luaL_error(L, "bad argument #2 to '%s' (%s)", r->fname,
+                    lua_pushfstring(L, fmt, what));
+}
+
+static long check_ms(lua_State *L, req_t *r, const char *name) {
+  if (!lua_isnumber(L, -1) || lua_type(L, -1) == LUA_TSTRING)
+    opterror(L, r, "option '%s' must be a number of seconds", name);
+  lua_Number s = lua_tonumber(L, -1);
+  if (!(s > 0) || s > 1e6) opterror(L, r, "option '%s' must be > 0 and at most 1e6 seconds", name);
+  long ms = (long)(s * 1000.0 + 0.5);
+  return ms > 0 ? ms : 1;
+}
+
+static int token_char(unsigned char c) {
+  return c > 32 && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
+}
+
+static void check_headers(lua_State *L, req_t *r, int idx) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+      opterror(L, r, "%s", "headers must map names (strings) to values (strings or numbers)");
+    size_t nl, vl;
+    const char *n = lua_tolstring(L, -2, &nl), *v = lua_tolstring(L, -1, &vl);
+    if (nl == 0) opterror(L, r, "%s", "empty header name");
+    for (size_t i = 0; i < nl; i++)
+      if (!token_char((unsigned char)n[i]))
+        opterror(L, r, "header name '%s' has a character not allowed there (CR, LF, ':', space...)", n);
+    for (size_t i = 0; i < vl; i++)
+      if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
+        opterror(L, r, "header '%s' contains CR, LF or NUL (header injection refused)", n);
+    if (strcasecmp(n, "content-type") == 0) r->has_ctype = 1;
+    lua_pop(L, 1);
+  }
+}
+
+/* Parses fetch(url, opts) at stack 1, 2.  May push a JSON body string. */
+static void parse_request(lua_State *L, const char *fname, req_t *r) {
+  memset(r, 0, sizeof *r);
+  r->fname = fname;
+  r->follow = 1;
+  r->max_redirects = 10;
+  r->max_body = DEFAULT_MAX_BODY;
+  r->verify = 1;
+  r->url = luaL_checkstring(L, 1);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (lua_istable(L, 2)) {
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      lua_pop(L, 1);
+      int known = 0;
+      if (lua_type(L, -1) == LUA_TSTRING)
+        for (const char *const *o = opt_names; *o; o++)
+          if (strcmp(*o, lua_tostring(L, -1)) == 0) known = 1;
+      if (!known) opterror(L, r, "unknown option '%s'", luaL_tolstring(L, -1, NULL));
+    }
+    if (lua_getfield(L, 2, "method") != LUA_TNIL) {
+      if (lua_type(L, -1) != LUA_TSTRING) opterror(L, r, "%s", "option 'method' must be a string");
+      r->method = lua_tostring(L, -1);
+      if (!*r->method) opterror(L, r, "%s", "option 'method' must not be empty");
+      for (const char *p = r->method; *p; p++)
+        if (!token_char((unsigned char)*p)) opterror(L, r, "method '%s' is not a valid HTTP method", r->method);
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, 2, "headers") != LUA_TNIL) {
+      if (!lua_istable(L, -1)) opterror(L, r, "%s", "option 'headers' must be a table");
+      check_headers(L, r, lua_gettop(L));
+      r->headers_idx = 3;  /* kept on the stack: slot 3 */
+    } else {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+    }
+    if (lua_getfield(L, 2, "body") != LUA_TNIL) {
+      if (lua_type(L, -1) != LUA_TSTRING) opterror(L, r, "%s", "option 'body' must be a string");
+      r->body = lua_tolstring(L, -1, &r->body_len);
+    }
+    /* slot 4: body string or nil */
+    if (lua_getfield(L, 2, "json") != LUA_TNIL) {
+      char err[256];
+      if (r->body) opterror(L, r, "%s", "give either 'body' or 'json', not both");
+      if (!lr__json_encode(L, -1, err, sizeof err)) opterror(L, r, "option 'json': %s", err);
+      lua_replace(L, 4);
+      lua_pop(L, 1);
+      r->body = lua_tolstring(L, 4, &r->body_len);
+      r->json = 1;
+    } else {
+      lua_pop(L, 1);
+    }
+    if (lua_getfield(L, 2, "timeout") != LUA_TNIL) r->timeout_ms = check_ms(L, r, "timeout");
+    lua_pop(L, 1);
+    if (lua_getfield(L, 2, "connect_timeout") != LUA_TNIL)
+      r->connect_timeout_ms = check_ms(L, r, "connect_timeout");
+    lua_pop(L, 1);
+    if (lua_getfield(L, 2, "follow") != LUA_TNIL) {
+      if (!lua_isboolean(L, -1)) opterror(L, r, "%s", "option 'follow' must be a boolean");
+      r->follow = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, 2, "max_redirects") != LUA_TNIL) {
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 1000)
+        opterror(L, r, "%s", "option 'max_redirects' must be an integer from 0 to 1000");
+      r->max_redirects = (long)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, 2, "max_body") != LUA_TNIL) {
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+        opterror(L, r, "%s", "option 'max_body' must be a non-negative integer (bytes)");
+      r->max_body = (curl_off_t)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, 2, "verify") != LUA_TNIL) {
+      if (!lua_isboolean(L, -1)) opterror(L, r, "%s", "option 'verify' must be a boolean");
+      r->verify = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 4);
+  /* only http and https, also for redirects (and curl is told the same) */
+  if (strncasecmp(r->url, "http://", 7) != 0 && strncasecmp(r->url, "https://", 8) != 0) {
+    lr__push_errobj(L, "url", lua_pushfstring(L, "%s: only http:// and https:// URLs are allowed, got '%s'",
+                                              fname, r->url));
+    lua_pushstring(L, r->url);
+    lua_setfield(L, -2, "url");
+    lua_error(L);
+  }
+  for (const char *p = r->url; *p; p++)
+    if (*p == '\r' || *p == '\n' || *p == ' ')
+      luaL_argerror(L, 1, "URL contains a space, CR or LF");
+}
+
+/* ---- a transfer ---------------------------------------------------------- */
+
+typedef struct {
+  char *p;
+  size_t len, cap;
+} buf_t;
+
+static int buf_add(buf_t *b, const char *s, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) return -1;
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+  return 0;
+}
+
+typedef struct {
+  lr_transfer x;       /* first: curl_uv.c hands it back */
+  lr_runtime *rt;
+  lr_task *task;
+  struct curl_slist *headers;
+  buf_t body, hdrs;    /* hdrs: "name\0value\0" pairs of the last response */
+  curl_off_t max_body;
+  int too_large;
+  int result;          /* CURLcode */
+  int owns_easy;
+  char errbuf[CURL_ERROR_SIZE];
+} fetch_t;
+
+static size_t on_body(char *ptr, size_t size, size_t n, void *ud) {
+  fetch_t *f = ud;
+  size_t len = size * n;
+  if ((curl_off_t)(f->body.len + len) > f->max_body) {
+    f->too_large = 1;
+    return 0;  /* aborts the transfer: CURLE_WRITE_ERROR */
+  }
+  return buf_add(&f->body, ptr, len) == 0 ? len : 0;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t n, void *ud) {
+  fetch_t *f = ud;
+  size_t len = size * n, nl = len;
+  while (nl > 0 && (ptr[nl - 1] == '\n' || ptr[nl - 1] == '\r')) nl--;
+  if (nl >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {  /* a new response: keep only the last */
+    f->hdrs.len = 0;
+    return len;
+  }
+  const char *colon = memchr(ptr, ':', nl);
+  if (!colon || colon == ptr) return len;
+  const char *v = colon + 1, *end = ptr + nl;
+  while (v < end && (*v == ' ' || *v == '\t')) v++;
+  while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
+  if (buf_add(&f->hdrs, ptr, (size_t)(colon - ptr)) || buf_add(&f->hdrs, "", 1) ||
+      buf_add(&f->hdrs, v, (size_t)(end - v)) || buf_add(&f->hdrs, "", 1))
+    return 0;
+  return len;
+}
+
+static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
+  int *seen = ud;
+  (void)a; (void)b; (void)c; (void)d;
+  return (int)lr__sigint_count != *seen;  /* Ctrl-C stops a blocking fetch */
+}
+
+static void fetch_free(fetch_t *f) {
+  if (f->owns_easy && f->x.easy) curl_easy_cleanup(f->x.easy);
+  curl_slist_free_all(f->headers);
+  free(f->body.p);
+  free(f->hdrs.p);
+  free(f);
+}
+
+/* Configure f's easy handle from r.  Returns NULL or a message. */
+static const char *setup(lua_State *L, fetch_t *f, req_t *r) {
+  CURL *e = f->x.easy;
+  f->max_body = r->max_body;
+  if (r->headers_idx) {
+    lua_pushnil(L);
+    while (lua_next(L, r->headers_idx)) {
+      const char *h = lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
+      struct curl_slist *n = curl_slist_append(f->headers, h);
+      lua_pop(L, 2);
+      if (!n) { lua_pop(L, 1); return "out of memory"; }
+      f->headers = n;
+    }
+  }
+  if (r->json && !r->has_ctype) {
+    struct curl_slist *n = curl_slist_append(f->headers, "Content-Type: application/json");
+    if (!n) return "out of memory";
+    f->headers = n;
+  }
+  curl_easy_setopt(e, CURLOPT_URL, r->url);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)r->follow);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, r->max_redirects);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, (long)r->verify);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->verify ? 2L : 0L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "lessonrun/" LR_VERSION);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, r->max_body);
+  if (r->timeout_ms) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+  if (r->connect_timeout_ms) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
+  if (r->body) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r->body);
+  }
+  if (r->method) {
+    if (strcmp(r->method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (strcmp(r->method, "GET") == 0 && !r->body) curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    else curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+  }
+  if (f->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
+  return NULL;
+}
+
+/* ---- results ------------------------------------------------------------- */
+
+static const char *kind_of(fetch_t *f) {
+  switch ((CURLcode)f->result) {
+    case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_URL_MALFORMAT: return "url";
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY: return "dns";
+    case CURLE_COULDNT_CONNECT: return "connect";
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_FILESIZE_EXCEEDED: return "too_large";
+    case CURLE_WRITE_ERROR: return f->too_large ? "too_large" : "other";
+    case CURLE_TOO_MANY_REDIRECTS: return "redirect";
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER: case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH: case CURLE_SSL_INVALIDCERTSTATUS: case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND: case CURLE_SSL_ENGINE_SETFAILED: case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED: case CURLE_SSL_CLIENTCERT:
+      return "tls";
+    case CURLE_WEIRD_SERVER_REPLY: case CURLE_HTTP2: case CURLE_HTTP2_STREAM: case CURLE_HTTP3:
+    case CURLE_BAD_CONTENT_ENCODING: case CURLE_RANGE_ERROR:
+      return "protocol";
+    case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE: case CURLE_RECV_ERROR: case CURLE_SEND_ERROR:
+      return "connection";
+    default: return "other";
+  }
+}
+
+static int is_error_status(fetch_t *f) { return f->result != CURLE_OK; }
+
+static int push_error(lua_State *L, fetch_t *f, const char *fname, const char *url) {
+  const char *kind = kind_of(f);
+  const char *detail = f->errbuf[0] ? f->errbuf : curl_easy_strerror((CURLcode)f->result);
+  if (strcmp(kind, "too_large") == 0)
+    detail = lua_pushfstring(L, "response body larger than max_body (%I bytes)", (lua_Integer)f->max_body);
+  lr__push_errobj(L, kind, lua_pushfstring(L, "%s: %s: %s (%s)", fname, kind, detail, url));
+  lua_pushstring(L, url);
+  lua_setfield(L, -2, "url");
+  lua_pushinteger(L, f->result);
+  lua_setfield(L, -2, "curl_code");
+  return 1;
+}
+
+static void push_response(lua_State *L, fetch_t *f) {
+  CURL *e = f->x.easy;
+  long status = 0;
+  char *url = NULL;
+  curl_off_t us = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
+  curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
+  lua_createtable(L, 0, 6);
+  luaL_setmetatable(L, RESPONSE_MT);
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "status");
+  lua_pushstring(L, url ? url : "");
+  lua_setfield(L, -2, "url");
+  lua_pushnumber(L, (lua_Number)us / 1e6);
+  lua_setfield(L, -2, "elapsed");
+  lua_pushlstring(L, f->body.p ? f->body.p : "", f->body.len);
+  lua_setfield(L, -2, "body");
+  /* headers: lower-case names -> value (repeats joined with ", ");
+   * header_list: every {name, value} in order, repeats kept */
+  lua_newtable(L);
+  luaL_setmetatable(L, HEADERS_MT);
+  lua_newtable(L);
+  int n = 0;
+  for (size_t i = 0; i < f->hdrs.len;) {
+    const char *name = f->hdrs.p + i;
+    size_t nl = strlen(name);
+    const char *value = name + nl + 1;
+    size_t vl = strlen(value);
+    i += nl + vl + 2;
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, name, nl);
+    lua_rawseti(L, -2, 1);
+    lua_pushlstring(L, value, vl);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, ++n);
+    luaL_Buffer b;  /* the name in lower case, locale-free */
+    char *p = luaL_buffinitsize(L, &b, nl);
+    for (size_t k = 0; k < nl; k++)
+      p[k] = (name[k] >= 'A' && name[k] <= 'Z') ? (char)(name[k] - 'A' + 'a') : name[k];
+    luaL_pushresultsize(&b, nl);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -4) == LUA_TSTRING) {
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, value, vl);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, value, vl);
+    }
+    lua_rawset(L, -4);
+  }
+  lua_setfield(L, -3, "header_list");
+  lua_setfield(L, -2, "headers");
+}
+
+/* ---- fetch (async) ------------------------------------------------------- */
+
+static void fetch_done(lr_transfer *x, int result) {
+  fetch_t *f = (fetch_t *)x;
+  f->result = result;
+  lr__wake(f->task, LR_WAKE_OK);
+}
+
+static void fetch_cleanup(lr_task *t) {
+  fetch_t *f = t->park_data;
+  lr__curl_remove(t->rt, &f->x);
+  fetch_free(f);
+}
+
+static int fetch_k(lua_State *L, int status, lua_KContext ctx) {
+  fetch_t *f = (fetch_t *)ctx;
+  lr_task *t = lr__current(L);
+  (void)status;
+  if (t->wake != LR_WAKE_OK) {  /* cancelled in flight: cleanup freed f */
+    lr__check_cancel(L, t);
+  }
+  if (t->cancel_requested) {
+    fetch_free(f);
+    lr__check_cancel(L, t);
+  }
+  int failed = is_error_status(f);
+  if (failed) push_error(L, f, "fetch", luaL_checkstring(L, 1));
+  else push_response(L, f);
+  fetch_free(f);
+  if (failed) return lua_error(L);
+  return 1;
+}
+
+/* fetch(url [, opts]) -> response: parks this task while the transfer runs */
+static int l_fetch(lua_State *L) {
+  req_t r;
+  parse_request(L, "fetch", &r);
+  lr_task *t = lr__current(L);
+  if (!t) {
+    lua_settop(L, 2);
+    return lr__in_task_or_drive(L, "fetch", l_fetch);
+  }
+  lr_runtime *rt = t->rt;
+  lr__check_cancel(L, t);
+  if (!lua_isyieldable(L))
+    return luaL_error(L, "fetch: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  if (lr__curl_init(rt) != 0) return luaL_error(L, "fetch: cannot initialise libcurl");
+  fetch_t *f = calloc(1, sizeof *f);
+  if (!f) return luaL_error(L, "fetch: not enough memory");
+  f->rt = rt;
+  f->task = t;
+  f->owns_easy = 1;
+  f->x.easy = curl_easy_init();
+  f->x.done = fetch_done;
+  const char *err = f->x.easy ? setup(L, f, &r) : "cannot create a curl handle";
+  if (!err && lr__curl_add(rt, &f->x) != 0) err = "cannot add the transfer";
+  if (err) {
+    fetch_free(f);
+    return luaL_error(L, "fetch: %s", err);
+  }
+  lua_settop(L, 2);
+  return lr__park(L, t, fetch_cleanup, f, (lua_KContext)f, fetch_k);
+}
+
+/* ---- blocking_fetch ------------------------------------------------------ */
+
+/* blocking_fetch(url [, opts]) -> response.  Stops the whole program, every
+ * task and the loop, until the transfer is over (the lesson's "requests"). */
+static int l_blocking_fetch(lua_State *L) {
+  req_t r;
+  parse_request(L, "blocking_fetch", &r);
+  lr_runtime *rt = lr__runtime(L);
+  if (lr__curl_init(rt) != 0) return luaL_error(L, "blocking_fetch: cannot initialise libcurl");
+  if (!rt->blocking_easy) rt->blocking_easy = curl_easy_init();
+  else curl_easy_reset(rt->blocking_easy);  /* keeps its connections alive */
+  if (!rt->blocking_easy) return luaL_error(L, "blocking_fetch: cannot create a curl handle");
+  fetch_t *f = calloc(1, sizeof *f);
+  if (!f) return luaL_error(L, "blocking_fetch: not enough memory");
+  f->x.easy = rt->blocking_easy;
+  const char *err = setup(L, f, &r);
+  if (err) {
+    fetch_free(f);
+    return luaL_error(L, "blocking_fetch: %s", err);
+  }
+  int seen = (int)lr__sigint_count;
+  curl_easy_setopt(f->x.easy, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(f->x.easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(f->x.easy, CURLOPT_XFERINFODATA, &seen);
+  f->result = curl_easy_perform(f->x.easy);
+  if (f->result == CURLE_ABORTED_BY_CALLBACK && (int)lr__sigint_count != seen) {
+    fetch_free(f);
+    rt->interrupted = 1;
+    lr_task *t = lr__current(L);
+    if (t) t->interrupted = 1;
+    lr__push_cancel(L, rt);
+    return lua_error(L);
+  }
+  int failed = is_error_status(f);
+  if (failed) push_error(L, f, "blocking_fetch", r.url);
+  else push_response(L, f);
+  fetch_free(f);
+  if (failed) return lua_error(L);
+  return 1;
+}
+
+void lr__fetch_close(lr_runtime *rt) {
+  if (rt->blocking_easy) curl_easy_cleanup(rt->blocking_easy);
+  rt->blocking_easy = NULL;
+}
+
+/* ---- responses and limits ----------------------------------------------- */
+
+/* response:json() -> the body decoded; raises {kind="json"} if invalid */
+static int r_json(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "body");
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  if (!s) return luaL_error(L, "json: response has no body");
+  if (!lr__json_decode(L, s, len)) {
+    lua_getfield(L, 1, "url");
+    lr__push_errobj(L, "json", lua_pushfstring(L, "json: %s in the body of %s", lua_tostring(L, -2),
+                                               luaL_optstring(L, -1, "?")));
+    return lua_error(L);
+  }
+  return 1;
+}
+
+static int r_tostring(lua_State *L) {
+  lua_getfield(L, 1, "status");
+  lua_getfield(L, 1, "url");
+  lua_getfield(L, 1, "body");
+  lua_pushfstring(L, "response %d from %s (%I bytes)", (int)lua_tointeger(L, -3),
+                  luaL_optstring(L, -2, "?"), (lua_Integer)lua_rawlen(L, -1));
+  return 1;
+}
+
+/* headers["Content-Type"] finds "content-type" */
+static int h_index(lua_State *L) {
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  size_t n;
+  const char *k = lua_tolstring(L, 2, &n);
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, n);
+  for (size_t i = 0; i < n; i++) p[i] = (k[i] >= 'A' && k[i] <= 'Z') ? (char)(k[i] - 'A' + 'a') : k[i];
+  luaL_pushresultsize(&b, n);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+/* fetch_config{max_connections=, max_host_connections=} -> current limits */
+static int l_fetch_config(lua_State *L) {
+  lr_runtime *rt = lr__runtime(L);
+  if (!rt->max_connections) rt->max_connections = 256;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+      if (strcmp(k, "max_connections") && strcmp(k, "max_host_connections"))
+        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'", k));
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 100000)
+        return luaL_argerror(L, 1, lua_pushfstring(L, "'%s' must be an integer from 0 to 100000", k));
+      if (strcmp(k, "max_connections") == 0) rt->max_connections = (long)lua_tointeger(L, -1);
+      else rt->max_host_connections = (long)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+    lr__curl_limits(rt);
+  }
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, rt->max_connections);
+  lua_setfield(L, -2, "max_connections");
+  lua_pushinteger(L, rt->max_host_connections);
+  lua_setfield(L, -2, "max_host_connections");
+  return 1;
+}
+
+static void open_metatables(lua_State *L) {
+  if (luaL_newmetatable(L, RESPONSE_MT)) {
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, r_json);
+    lua_setfield(L, -2, "json");
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, r_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, HEADERS_MT)) {
+    lua_pushcfunction(L, h_index);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+}
+
+void lr__fetch_open(lua_State *L) { open_metatables(L); }
+
+const luaL_Reg lr__fetch_funcs[] = {
+  {"fetch", l_fetch}, {"blocking_fetch", l_blocking_fetch}, {"fetch_config", l_fetch_config},
+  {NULL, NULL}
+};
