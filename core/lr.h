@@ -164,6 +164,13 @@ extern const luaL_Reg lr__error_funcs[];
 
 void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
 
+/* semaphore.c */
+extern const luaL_Reg lr__semaphore_funcs[];
+void lr__semaphore_open(lua_State *L);
+
+/* term.c */
+extern const luaL_Reg lr__term_funcs[];
+
 /* json.c */
 int lr__json_decode(lua_State *L, const char *s, size_t len);
 int lr__json_encode(lua_State *L, int idx, char *errbuf, size_t errlen);

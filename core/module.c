@@ -59,7 +59,10 @@ int luaopen_lessonrun(lua_State *L) {
   setfuncs(L, lr__server_funcs);
   setfuncs(L, lr__fetch_funcs);
   setfuncs(L, lr__json_funcs);
+  setfuncs(L, lr__semaphore_funcs);
+  setfuncs(L, lr__term_funcs);
   lr__fetch_open(L);
+  lr__semaphore_open(L);
   lua_pushliteral(L, LR_VERSION);
   lua_setfield(L, -2, "version");
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);

@@ -1,14 +1,908 @@
-/* The built-in latency server (httpbin-like), in its own thread.
- * STUB: being written; see lr.h for the interface. */
+/* The built-in latency server (httpbin-like), so lessons work offline.
+ *
+ * Threads: libmicrohttpd runs the HTTP side in its own polling thread
+ * (epoll), and a second thread runs a private libuv loop that owns the
+ * timers of /delay.  A delayed request is suspended in the MHD thread and
+ * handed over through a mutex-protected queue and a uv_async_t; its timer
+ * resumes it.  So a delay costs a timer, never a thread or a sleep, and a
+ * blocking Lua script (the main thread) cannot stall the server.
+ *
+ * Lifetimes: a request's state (lr_req) belongs to the MHD thread, created in
+ * the URI callback and freed in the completed callback; a delay (lr_delay)
+ * belongs to the uv thread from the moment it is queued and is freed in its
+ * timer's close callback, after its connection has been resumed exactly once.
+ * Stopping resumes every suspended connection before MHD_stop_daemon, which
+ * MHD requires. */
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
 #include "lr.h"
 
+#define SERVER_MT "lessonrun.Server"
+#define MAX_DELAY_S 60.0
+#define MAX_BYTES (100u * 1024 * 1024)
+#define MAX_REDIRECTS 100
+#define MAX_BODY (1u * 1024 * 1024)   /* what /anything keeps of a body */
+#define CONNECTION_LIMIT 20000
+#define HOST_MAX 64                   /* longest numeric IPv6 text is 45 */
+
+typedef struct lr_delay lr_delay;
+
+typedef struct {
+  struct MHD_Daemon *mhd;
+  uv_loop_t loop;
+  uv_async_t async;         /* wakes the uv thread: new delays, or stop */
+  uv_thread_t thread;
+  uv_mutex_t mu;            /* guards queue_head/tail and stopping */
+  lr_delay *queue_head, *queue_tail;
+  int stopping;
+  int verbose;              /* CLI: MHD's runtime messages go to stderr */
+  atomic_int capturing;     /* MHD_start_daemon is running: keep its error */
+  char err[256];
+  char host[HOST_MAX];
+  unsigned port;
+  char url[HOST_MAX + 32];
+  char hostport[HOST_MAX + 16];  /* stands in for a missing Host header */
+  uint64_t seed_counter;    /* varies /bytes without ?seed= (MHD thread) */
+} lr_server;
+
+struct lr_delay {
+  uv_timer_t timer;
+  struct MHD_Connection *conn;
+  uint64_t ms;
+  lr_delay *next;
+};
+
+/* One HTTP request, as MHD hands it to us over several calls. */
+typedef struct {
+  char *uri;                /* raw request target, with the query string */
+  char *body;
+  size_t len, cap;
+  unsigned seen : 1;        /* the headers-only first call is done */
+  unsigned suspended : 1;   /* /delay: its timer has been asked for */
+  unsigned too_big : 1;
+} lr_req;
+
+/* ---- the uv thread: timers for /delay ----------------------------------- */
+
+static void delay_free(uv_handle_t *h) { free(h->data); }
+
+static void delay_fire(uv_timer_t *t) {
+  lr_delay *d = t->data;
+  MHD_resume_connection(d->conn);
+  uv_close((uv_handle_t *)t, delay_free);
+}
+
+static void delay_arm(lr_server *s, lr_delay *d, int stopping) {
+  if (!stopping && uv_timer_init(&s->loop, &d->timer) == 0) {
+    d->timer.data = d;
+    if (uv_timer_start(&d->timer, delay_fire, d->ms, 0) == 0) return;
+    /* cannot wait: answer now rather than never */
+    delay_fire(&d->timer);
+    return;
+  }
+  MHD_resume_connection(d->conn);
+  free(d);
+}
+
+/* Stopping: resume whatever still waits (MHD must not be stopped with
+ * suspended connections), then close every handle so uv_run returns. */
+static void close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (uv_is_closing(h)) return;
+  if (h->type == UV_TIMER) {
+    uv_timer_stop((uv_timer_t *)h);
+    delay_fire((uv_timer_t *)h);
+  } else {
+    uv_close(h, NULL);
+  }
+}
+
+static void on_async(uv_async_t *a) {
+  lr_server *s = a->data;
+  uv_mutex_lock(&s->mu);
+  lr_delay *q = s->queue_head;
+  s->queue_head = s->queue_tail = NULL;
+  int stopping = s->stopping;
+  uv_mutex_unlock(&s->mu);
+  while (q) {
+    lr_delay *d = q;
+    q = q->next;
+    delay_arm(s, d, stopping);
+  }
+  if (stopping) uv_walk(&s->loop, close_walk, NULL);
+}
+
+static void uv_thread_main(void *arg) {
+  lr_server *s = arg;
+  uv_run(&s->loop, UV_RUN_DEFAULT);
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+static enum MHD_Result send_response(struct MHD_Connection *c, unsigned status,
+                                     struct MHD_Response *resp, const char *ctype) {
+  if (!resp) return MHD_NO;  /* out of memory: MHD closes the connection */
+  if (ctype && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) {
+    MHD_destroy_response(resp);
+    return MHD_NO;
+  }
+  enum MHD_Result rc = MHD_queue_response(c, status, resp);
+  MHD_destroy_response(resp);
+  return rc;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *text) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+  return send_response(c, status, r, "text/plain; charset=utf-8");
+}
+
+/* Sends j (and frees it); NULL j means building it ran out of memory. */
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSON *j) {
+  char *out = j ? cJSON_Print(j) : NULL;
+  cJSON_Delete(j);
+  if (!out) return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  size_t n = strlen(out);
+  out[n] = '\n';  /* replaces the terminator: curl output then ends a line */
+  struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(n + 1, out, cJSON_free);
+  if (!r) cJSON_free(out);
+  return send_response(c, status, r, "application/json");
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg) {
+  cJSON *j = cJSON_CreateObject();
+  if (j && !cJSON_AddStringToObject(j, "error", msg)) {
+    cJSON_Delete(j);
+    j = NULL;
+  }
+  return send_json(c, status, j);
+}
+
+/* ---- the request echo ---------------------------------------------------- */
+
+typedef struct { cJSON *obj; int failed; } kv_acc;
+
+/* Headers as httpbin shows them: Title-Case, repeats joined with ", ". */
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value) {
+  (void)kind;
+  kv_acc *a = cls;
+  char name[256];
+  size_t n = strlen(key);
+  if (n < sizeof name) {
+    int up = 1;
+    for (size_t i = 0; i <= n; i++) {
+      char ch = key[i];
+      name[i] = up ? (char)toupper((unsigned char)ch) : (char)tolower((unsigned char)ch);
+      up = ch == '-';
+    }
+    key = name;
+  }
+  if (!value) value = "";
+  cJSON *old = cJSON_GetObjectItemCaseSensitive(a->obj, key);
+  if (cJSON_IsString(old)) {
+    size_t len = strlen(old->valuestring) + strlen(value) + 3;
+    char *joined = malloc(len);
+    cJSON *item = joined ? (snprintf(joined, len, "%s, %s", old->valuestring, value),
+                            cJSON_CreateString(joined))
+                         : NULL;
+    free(joined);
+    if (!item || !cJSON_ReplaceItemInObjectCaseSensitive(a->obj, key, item)) {
+      cJSON_Delete(item);
+      a->failed = 1;
+    }
+  } else if (!cJSON_AddStringToObject(a->obj, key, value)) {
+    a->failed = 1;
+  }
+  return a->failed ? MHD_NO : MHD_YES;
+}
+
+/* Query arguments: a repeated name becomes a list, as in httpbin. */
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value) {
+  (void)kind;
+  kv_acc *a = cls;
+  cJSON *v = cJSON_CreateString(value ? value : "");
+  cJSON *old = cJSON_GetObjectItemCaseSensitive(a->obj, key);
+  if (!v) {
+    a->failed = 1;
+  } else if (!old) {
+    if (!cJSON_AddItemToObject(a->obj, key, v)) a->failed = 1;
+  } else if (cJSON_IsArray(old)) {
+    if (!cJSON_AddItemToArray(old, v)) a->failed = 1;
+  } else {
+    cJSON *list = cJSON_CreateArray();
+    if (!list || !cJSON_AddItemToArray(list, v)) {
+      cJSON_Delete(list);
+      a->failed = 1;
+    } else {
+      v = NULL;  /* owned by list now */
+      cJSON *first = cJSON_DetachItemFromObjectCaseSensitive(a->obj, key);
+      /* keep the first value first; on failure the list (and first) go */
+      if (!cJSON_InsertItemInArray(list, 0, first) || !cJSON_AddItemToObject(a->obj, key, list)) {
+        cJSON_Delete(list);
+        a->failed = 1;
+      }
+    }
+  }
+  if (a->failed) cJSON_Delete(v);
+  return a->failed ? MHD_NO : MHD_YES;
+}
+
+static cJSON *collect(struct MHD_Connection *c, enum MHD_ValueKind kind, MHD_KeyValueIterator it) {
+  kv_acc a = {cJSON_CreateObject(), 0};
+  if (!a.obj) return NULL;
+  MHD_get_connection_values(c, kind, it, &a);
+  if (a.failed) {
+    cJSON_Delete(a.obj);
+    return NULL;
+  }
+  return a.obj;
+}
+
+static void client_ip(struct MHD_Connection *c, char *buf, size_t n) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  snprintf(buf, n, "unknown");
+  if (!ci || !ci->client_addr) return;
+  const struct sockaddr *sa = ci->client_addr;
+  socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (getnameinfo(sa, len, buf, (socklen_t)n, NULL, 0, NI_NUMERICHOST) != 0) snprintf(buf, n, "unknown");
+}
+
+/* {"args", "headers", "origin", "url", "method"} and, for /anything, "data". */
+static cJSON *echo(lr_server *s, struct MHD_Connection *c, lr_req *r, const char *method,
+                   int with_data) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON *args = collect(c, MHD_GET_ARGUMENT_KIND, add_arg);
+  cJSON *headers = collect(c, MHD_HEADER_KIND, add_header);
+  int ok = j && args && headers;
+  if (ok) {
+    ok = cJSON_AddItemToObject(j, "args", args);
+    if (ok) args = NULL;
+    ok = ok && cJSON_AddItemToObject(j, "headers", headers);
+    if (ok) headers = NULL;
+  }
+  if (ok && with_data) {
+    /* the body as a string; it stops at a NUL byte (a JSON string cannot hold one raw) */
+    ok = cJSON_AddStringToObject(j, "data", r->body ? r->body : "") != NULL;
+  }
+  char ip[INET6_ADDRSTRLEN + 8];
+  client_ip(c, ip, sizeof ip);
+  const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+  const char *uri = r->uri ? r->uri : "/";
+  size_t ulen = strlen("http://") + strlen(host ? host : s->hostport) + strlen(uri) + 1;
+  char *url = ok ? malloc(ulen) : NULL;
+  if (url) snprintf(url, ulen, "http://%s%s", host ? host : s->hostport, uri);
+  ok = ok && url && cJSON_AddStringToObject(j, "origin", ip) &&
+       cJSON_AddStringToObject(j, "url", url) && cJSON_AddStringToObject(j, "method", method);
+  free(url);
+  cJSON_Delete(args);
+  cJSON_Delete(headers);
+  if (!ok) {
+    cJSON_Delete(j);
+    return NULL;
+  }
+  return j;
+}
+
+/* ---- endpoints ----------------------------------------------------------- */
+
+static const char index_text[] =
+    "lessonrun latency server (httpbin-like)\n"
+    "  GET /delay/<seconds>  the /get answer after a delay (fractional, at most 60)\n"
+    "  GET /bytes/<n>        n pseudo-random bytes (at most 100 MiB); ?seed=<n> repeats them\n"
+    "  ANY /status/<code>    answers with that status (100..599)\n"
+    "  GET /get              the request echoed as JSON: args, headers, origin, url, method\n"
+    "  ANY /anything         the same for any method, plus the body as \"data\"\n"
+    "  GET /redirect/<n>     302 to /redirect/<n-1> ... then to /get (n at most 100)\n"
+    "  GET /headers          {\"headers\": {...}}\n";
+
+/* A whole non-negative decimal integer, no sign, no spaces, no overflow. */
+static int parse_uint(const char *p, uint64_t max, uint64_t *out) {
+  uint64_t v = 0;
+  if (!*p) return 0;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9') return 0;
+    if (v > (UINT64_MAX - 9) / 10) return 0;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  if (v > max) return 0;
+  *out = v;
+  return 1;
+}
+
+/* Seconds as plain decimal ("2", "0.25", ".5"): no sign, exponent, hex, inf. */
+static int parse_seconds(const char *p, double *out) {
+  int digits = 0, dots = 0;
+  for (const char *q = p; *q; q++) {
+    if (*q >= '0' && *q <= '9') digits++;
+    else if (*q == '.' && !dots) dots++;
+    else return 0;
+  }
+  if (!digits) return 0;
+  char *end;
+  errno = 0;
+  double v = strtod(p, &end);
+  if (*end || !isfinite(v)) return 0;
+  *out = v;
+  return 1;
+}
+
+static int is_get(const char *method) {
+  return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+static enum MHD_Result not_allowed(struct MHD_Connection *c) {
+  cJSON *j = cJSON_CreateObject();
+  if (j && !cJSON_AddStringToObject(j, "error", "method not allowed (use GET or HEAD)")) {
+    cJSON_Delete(j);
+    j = NULL;
+  }
+  char *out = j ? cJSON_Print(j) : NULL;
+  cJSON_Delete(j);
+  if (!out) return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer_with_free_callback(strlen(out), out, cJSON_free);
+  if (!r) {
+    cJSON_free(out);
+    return MHD_NO;
+  }
+  if (MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES) {
+    MHD_destroy_response(r);
+    return MHD_NO;
+  }
+  return send_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r, "application/json");
+}
+
+/* /delay/<s>: suspend now; the uv thread's timer resumes us, and MHD calls
+ * the handler again, which then answers. */
+static enum MHD_Result delay(lr_server *s, struct MHD_Connection *c, lr_req *r, const char *arg,
+                             const char *method) {
+  if (r->suspended) return send_json(c, MHD_HTTP_OK, echo(s, c, r, method, 0));
+  double secs;
+  if (!parse_seconds(arg, &secs))
+    return send_error(c, MHD_HTTP_BAD_REQUEST, "delay must be a number of seconds, e.g. /delay/1.5");
+  if (secs > MAX_DELAY_S) secs = MAX_DELAY_S;
+  lr_delay *d = calloc(1, sizeof *d);
+  if (!d) return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+  d->conn = c;
+  d->ms = (uint64_t)llround(secs * 1000.0);
+  /* Suspending under the lock means the uv thread, which must take it to
+   * see this delay, cannot resume the connection before it is suspended. */
+  uv_mutex_lock(&s->mu);
+  if (s->stopping || uv_async_send(&s->async) != 0) {
+    uv_mutex_unlock(&s->mu);
+    free(d);
+    return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is stopping");
+  }
+  if (s->queue_tail) s->queue_tail->next = d;
+  else s->queue_head = d;
+  s->queue_tail = d;
+  r->suspended = 1;
+  MHD_suspend_connection(c);
+  uv_mutex_unlock(&s->mu);
+  return MHD_YES;
+}
+
+typedef struct { uint64_t seed, size; } bytes_gen;
+
+static uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15u;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+  return x ^ (x >> 31);
+}
+
+/* Byte i depends only on (seed, i), so any chunking gives the same stream. */
+static ssize_t bytes_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  bytes_gen *g = cls;
+  if (pos >= g->size) return MHD_CONTENT_READER_END_OF_STREAM;
+  size_t n = g->size - pos < max ? (size_t)(g->size - pos) : max;
+  uint64_t w = splitmix64(g->seed ^ (pos / 8));
+  for (size_t i = 0; i < n; i++) {
+    uint64_t p = pos + i;
+    if (p % 8 == 0) w = splitmix64(g->seed ^ (p / 8));
+    buf[i] = (char)(w >> (8 * (p % 8)));
+  }
+  return (ssize_t)n;
+}
+
+static enum MHD_Result bytes(lr_server *s, struct MHD_Connection *c, const char *arg) {
+  uint64_t n, seed;
+  if (!parse_uint(arg, UINT64_MAX / 2, &n))
+    return send_error(c, MHD_HTTP_BAD_REQUEST, "byte count must be a whole number, e.g. /bytes/1024");
+  if (n > MAX_BYTES) n = MAX_BYTES;
+  const char *sv = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seed");
+  if (sv) {
+    if (!parse_uint(sv, UINT64_MAX, &seed))
+      return send_error(c, MHD_HTTP_BAD_REQUEST, "seed must be a whole number, e.g. ?seed=42");
+  } else {
+    seed = splitmix64(uv_hrtime() + ++s->seed_counter);
+  }
+  bytes_gen *g = malloc(sizeof *g);
+  if (!g) return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+  g->seed = seed;
+  g->size = n;
+  struct MHD_Response *r = MHD_create_response_from_callback(n, 32 * 1024, bytes_read, g, free);
+  if (!r) free(g);
+  return send_response(c, MHD_HTTP_OK, r, "application/octet-stream");
+}
+
+static enum MHD_Result status(struct MHD_Connection *c, const char *arg) {
+  uint64_t code;
+  if (!parse_uint(arg, 999, &code) || code < 100 || code > 599)
+    return send_error(c, MHD_HTTP_BAD_REQUEST, "status must be a code in 100..599, e.g. /status/418");
+  /* these answers cannot carry a body */
+  if (code < 200 || code == 204 || code == 304) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    return send_response(c, (unsigned)code, r, NULL);
+  }
+  cJSON *j = cJSON_CreateObject();
+  if (j && (!cJSON_AddNumberToObject(j, "status", (double)code) ||
+            !cJSON_AddStringToObject(j, "reason", MHD_get_reason_phrase_for((unsigned)code)))) {
+    cJSON_Delete(j);
+    j = NULL;
+  }
+  return send_json(c, (unsigned)code, j);
+}
+
+static enum MHD_Result redirect(struct MHD_Connection *c, const char *arg) {
+  uint64_t n;
+  if (!parse_uint(arg, MAX_REDIRECTS, &n) || n < 1)
+    return send_error(c, MHD_HTTP_BAD_REQUEST, "redirect count must be in 1..100, e.g. /redirect/3");
+  char to[32], text[64];
+  if (n == 1) snprintf(to, sizeof to, "/get");
+  else snprintf(to, sizeof to, "/redirect/%u", (unsigned)(n - 1));
+  int len = snprintf(text, sizeof text, "redirecting to %s\n", to);
+  struct MHD_Response *r = MHD_create_response_from_buffer((size_t)len, text, MHD_RESPMEM_MUST_COPY);
+  if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, to) != MHD_YES) {
+    MHD_destroy_response(r);
+    return MHD_NO;
+  }
+  return send_response(c, MHD_HTTP_FOUND, r, "text/plain; charset=utf-8");
+}
+
+static const char *after(const char *url, const char *prefix) {
+  size_t n = strlen(prefix);
+  return strncmp(url, prefix, n) == 0 ? url + n : NULL;
+}
+
+static int wants_body(const char *url) {
+  return strcmp(url, "/anything") == 0 || after(url, "/anything/") != NULL;
+}
+
+static enum MHD_Result route(lr_server *s, struct MHD_Connection *c, lr_req *r, const char *url,
+                             const char *method) {
+  const char *arg;
+  if (strcmp(url, "/") == 0) {
+    if (!is_get(method)) return not_allowed(c);
+    return send_text(c, MHD_HTTP_OK, index_text);
+  }
+  if (strcmp(url, "/get") == 0) {
+    if (!is_get(method)) return not_allowed(c);
+    return send_json(c, MHD_HTTP_OK, echo(s, c, r, method, 0));
+  }
+  if (wants_body(url)) {
+    if (r->too_big) return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than 1 MiB");
+    return send_json(c, MHD_HTTP_OK, echo(s, c, r, method, 1));
+  }
+  if (strcmp(url, "/headers") == 0) {
+    if (!is_get(method)) return not_allowed(c);
+    cJSON *j = cJSON_CreateObject();
+    cJSON *h = collect(c, MHD_HEADER_KIND, add_header);
+    if (!j || !h || !cJSON_AddItemToObject(j, "headers", h)) {
+      cJSON_Delete(h);
+      cJSON_Delete(j);
+      j = NULL;
+    }
+    return send_json(c, MHD_HTTP_OK, j);
+  }
+  if ((arg = after(url, "/delay/"))) return delay(s, c, r, arg, method);
+  if ((arg = after(url, "/status/"))) return status(c, arg);
+  if ((arg = after(url, "/bytes/"))) return is_get(method) ? bytes(s, c, arg) : not_allowed(c);
+  if ((arg = after(url, "/redirect/"))) return is_get(method) ? redirect(c, arg) : not_allowed(c);
+  char msg[128];
+  snprintf(msg, sizeof msg, "not found: %.80s (GET / lists the endpoints)", url);
+  return send_error(c, MHD_HTTP_NOT_FOUND, msg);
+}
+
+static int keep_body(lr_req *r, const char *data, size_t n) {
+  if (r->too_big || r->len + n > MAX_BODY) {
+    r->too_big = 1;
+    return 1;
+  }
+  if (r->len + n + 1 > r->cap) {
+    size_t cap = r->cap ? r->cap : 1024;
+    while (cap < r->len + n + 1) cap *= 2;
+    char *b = realloc(r->body, cap);
+    if (!b) return 0;
+    r->body = b;
+    r->cap = cap;
+  }
+  memcpy(r->body + r->len, data, n);
+  r->len += n;
+  r->body[r->len] = '\0';
+  return 1;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req_cls) {
+  (void)version;
+  lr_server *s = cls;
+  lr_req *r = *req_cls;
+  if (!r) return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  if (!r->seen) {  /* headers only; the body (if any) comes next */
+    r->seen = 1;
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    if (wants_body(url) && !keep_body(r, upload, *upload_size)) return MHD_NO;
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  return route(s, c, r, url, method);
+}
+
+/* Called before the URI is parsed: the only place to see it raw, with its
+ * query string, for the echo's "url".  What it returns becomes *req_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+  (void)cls; (void)c;
+  lr_req *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->uri = strdup(uri);
+  if (!r->uri) {
+    free(r);
+    return NULL;
+  }
+  return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  (void)cls; (void)c; (void)toe;
+  lr_req *r = *req_cls;
+  if (!r) return;
+  free(r->uri);
+  free(r->body);
+  free(r);
+  *req_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  lr_server *s = cls;
+  if (atomic_load(&s->capturing)) {
+    if (!s->err[0]) vsnprintf(s->err, sizeof s->err, fmt, ap);
+  } else if (s->verbose) {
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "lessonrun serve: %s%s", msg, msg[0] && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
+  }
+}
+
+/* ---- start and stop ------------------------------------------------------ */
+
+/* Fills sa from a numeric address ("localhost" meaning 127.0.0.1). */
+static int parse_host(const char *host, int port, struct sockaddr_storage *sa, const char **canon) {
+  *canon = host;
+  if (strcmp(host, "localhost") == 0) *canon = "127.0.0.1";
+  if (strlen(*canon) >= HOST_MAX) return 0;
+  memset(sa, 0, sizeof *sa);
+  if (uv_ip4_addr(*canon, port, (struct sockaddr_in *)sa) == 0) return AF_INET;
+  if (uv_ip6_addr(*canon, port, (struct sockaddr_in6 *)sa) == 0) return AF_INET6;
+  return 0;
+}
+
+/* A lesson's 1,000 concurrent requests need 2,000 descriptors in this
+ * process (both ends): lift the soft limit to the hard one. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);  /* best effort: the old limit still works */
+  }
+}
+
+static void server_free(lr_server *s) {
+  uv_mutex_destroy(&s->mu);
+  free(s);
+}
+
+/* Wakes the uv thread to resume everything and exit, then joins it.
+ * Returns 0, or -1 if the thread could not be woken (then it is left). */
+static int stop_uv_thread(lr_server *s) {
+  uv_mutex_lock(&s->mu);
+  s->stopping = 1;
+  int rc = uv_async_send(&s->async);
+  uv_mutex_unlock(&s->mu);
+  if (rc != 0 || uv_thread_join(&s->thread) != 0) return -1;
+  return uv_loop_close(&s->loop) == 0 ? 0 : -1;
+}
+
+static void server_stop(lr_server *s) {
+  if (stop_uv_thread(s) != 0) {
+    /* cannot happen with libuv >= 1.x; leaking beats hanging or crashing */
+    fprintf(stderr, "lessonrun: the server's timer thread did not stop; leaving it\n");
+    return;
+  }
+  MHD_stop_daemon(s->mhd);  /* nothing is suspended any more */
+  server_free(s);
+}
+
+/* Starts a server, or returns NULL with a message in err. */
+static lr_server *server_start(const char *host, int port, int verbose, char *err, size_t errlen) {
+  struct sockaddr_storage sa;
+  const char *canon;
+  int family = parse_host(host, port, &sa, &canon);
+  if (!family) {
+    snprintf(err, errlen, "host must be a numeric IPv4 or IPv6 address (e.g. 127.0.0.1 or ::1), got '%s'", host);
+    return NULL;
+  }
+  lr_server *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, errlen, "not enough memory");
+    return NULL;
+  }
+  s->verbose = verbose;
+  snprintf(s->host, sizeof s->host, "%s", canon);
+  if (uv_mutex_init(&s->mu) != 0) {
+    free(s);
+    snprintf(err, errlen, "cannot create a mutex");
+    return NULL;
+  }
+  int rc = uv_loop_init(&s->loop);
+  if (rc == 0) {
+    rc = uv_async_init(&s->loop, &s->async, on_async);
+    if (rc != 0) uv_loop_close(&s->loop);
+  }
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot create the timer loop: %s", uv_strerror(rc));
+    server_free(s);
+    return NULL;
+  }
+  s->async.data = s;
+  raise_fd_limit();
+
+  /* Our threads take no signals: SIGINT must reach the main thread (the
+   * runtime's handler, or the CLI's sigwait), wherever it is waiting. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  rc = uv_thread_create(&s->thread, uv_thread_main, s);
+  if (rc != 0) {
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    uv_close((uv_handle_t *)&s->async, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    snprintf(err, errlen, "cannot start the timer thread: %s", uv_strerror(rc));
+    server_free(s);
+    return NULL;
+  }
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+                   MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  atomic_store(&s->capturing, 1);
+  s->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_END);
+  atomic_store(&s->capturing, 0);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  const union MHD_DaemonInfo *info =
+      s->mhd ? MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+  if (!s->mhd || !info || info->port == 0) {
+    size_t n = strlen(s->err);
+    while (n && (s->err[n - 1] == '\n' || s->err[n - 1] == '.')) s->err[--n] = '\0';
+    snprintf(err, errlen, "cannot listen on %s port %d%s%s%s", s->host, port, n ? " (" : "",
+             s->err, n ? ")" : "");
+    if (s->mhd) {
+      server_stop(s);
+    } else if (stop_uv_thread(s) == 0) {
+      server_free(s);
+    }
+    return NULL;
+  }
+  s->port = info->port;
+  const char *l = family == AF_INET6 ? "[" : "", *r = family == AF_INET6 ? "]" : "";
+  snprintf(s->hostport, sizeof s->hostport, "%s%s%s:%u", l, s->host, r, s->port);
+  snprintf(s->url, sizeof s->url, "http://%s", s->hostport);
+  return s;
+}
+
+/* ---- Lua ----------------------------------------------------------------- */
+
+typedef struct {
+  lr_server *srv;           /* NULL once stopped */
+  char host[HOST_MAX];
+  char url[HOST_MAX + 32];
+  lua_Integer port;
+} server_ud;
+
+static server_ud *check_server(lua_State *L) { return luaL_checkudata(L, 1, SERVER_MT); }
+
+/* srv:stop(): stops the server (joins its threads, frees everything);
+ * requests still waiting are answered or closed.  Idempotent. */
+static int srv_stop(lua_State *L) {
+  server_ud *u = check_server(L);
+  if (u->srv) {
+    lr_server *s = u->srv;
+    u->srv = NULL;
+    server_stop(s);
+  }
+  return 0;
+}
+
+static int srv_index(lua_State *L) {
+  server_ud *u = check_server(L);
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
+  if (strcmp(k, "url") == 0) lua_pushstring(L, u->url);
+  else if (strcmp(k, "host") == 0) lua_pushstring(L, u->host);
+  else if (strcmp(k, "port") == 0) lua_pushinteger(L, u->port);
+  else if (strcmp(k, "running") == 0) lua_pushboolean(L, u->srv != NULL);
+  else lua_rawget(L, lua_upvalueindex(1));  /* methods */
+  return 1;
+}
+
+static int srv_tostring(lua_State *L) {
+  server_ud *u = check_server(L);
+  lua_pushfstring(L, SERVER_MT " (%s%s)", u->url, u->srv ? "" : ", stopped");
+  return 1;
+}
+
+static const char *const option_names[] = {"host", "port", NULL};
+
+/* serve([{host=, port=}]) -> server.  Misuse raises "bad argument";
+ * failing to listen (port taken...) raises "serve: cannot listen ...". */
 static int l_serve(lua_State *L) {
-  return luaL_error(L, "serve: not implemented yet");
+  const char *host = "127.0.0.1";
+  lua_Integer port = 0;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+      if (lua_type(L, -2) != LUA_TSTRING)
+        return luaL_argerror(L, 1, "option names must be strings (host, port)");
+      const char *k = lua_tostring(L, -2);
+      int which = -1;
+      for (int i = 0; option_names[i]; i++)
+        if (strcmp(k, option_names[i]) == 0) which = i;
+      if (which < 0)
+        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s' (expected host, port)", k));
+      if (which == 0) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+          return luaL_argerror(L, 1, lua_pushfstring(L, "option 'host' must be a string, got %s",
+                                                     luaL_typename(L, -1)));
+        host = lua_tostring(L, -1);  /* anchored by the options table */
+      } else {
+        int isint = 0;
+        if (lua_type(L, -1) == LUA_TNUMBER) port = lua_tointegerx(L, -1, &isint);
+        if (!isint || port < 0 || port > 65535)
+          return luaL_argerror(L, 1, "option 'port' must be an integer in 0..65535");
+      }
+      lua_pop(L, 1);
+    }
+  }
+  struct sockaddr_storage sa;
+  const char *canon;
+  if (!parse_host(host, (int)port, &sa, &canon))
+    return luaL_argerror(L, 1, lua_pushfstring(L, "option 'host' must be a numeric IPv4 or IPv6 "
+                                                  "address (e.g. 127.0.0.1 or ::1), got '%s'", host));
+  server_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  if (luaL_newmetatable(L, SERVER_MT)) {
+    static const luaL_Reg methods[] = {{"stop", srv_stop}, {NULL, NULL}};
+    luaL_newlib(L, methods);
+    lua_pushcclosure(L, srv_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, srv_stop);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, srv_stop);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, srv_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_setmetatable(L, -2);
+  char err[512];
+  lr_server *s = server_start(host, (int)port, 0, err, sizeof err);
+  if (!s) return luaL_error(L, "serve: %s", err);
+  u->srv = s;
+  snprintf(u->host, sizeof u->host, "%s", s->host);
+  snprintf(u->url, sizeof u->url, "%s", s->url);
+  u->port = s->port;
+  return 1;
 }
 
 const luaL_Reg lr__server_funcs[] = {{"serve", l_serve}, {NULL, NULL}};
 
+/* ---- lessonrun serve ----------------------------------------------------- */
+
+static void serve_usage(FILE *f) {
+  fprintf(f,
+    "usage: lessonrun serve [--host H] [--port P]\n"
+    "Runs the built-in latency server (httpbin-like) until Ctrl-C.\n"
+    "  --host H   numeric address to bind (default 127.0.0.1; e.g. ::1, 0.0.0.0)\n"
+    "  --port P   port, 0..65535 (default 0: any free port)\n"
+    "  -h, --help show this help\n"
+    "GET / on the server lists its endpoints.\n");
+}
+
+static int serve_fail(const char *msg, const char *what) {
+  fprintf(stderr, "lessonrun serve: %s%s%s%s\n", msg, what ? " '" : "", what ? what : "", what ? "'" : "");
+  serve_usage(stderr);
+  return 2;
+}
+
+/* The value of --name V or --name=V at argv[*i], or NULL if argv[*i] is not it. */
+static const char *option_value(int argc, char **argv, int *i, const char *name, int *missing) {
+  size_t n = strlen(name);
+  const char *a = argv[*i];
+  if (strncmp(a, name, n) != 0) return NULL;
+  if (a[n] == '=') return a + n + 1;
+  if (a[n] != '\0') return NULL;
+  if (*i + 1 >= argc) {
+    *missing = 1;
+    return NULL;
+  }
+  return argv[++*i];
+}
+
 int lr__serve_main(int argc, char **argv) {
-  (void)argc; (void)argv;
-  return 1;
+  const char *host = "127.0.0.1";
+  uint64_t port = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v;
+    int missing = 0;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      serve_usage(stdout);
+      return 0;
+    }
+    if ((v = option_value(argc, argv, &i, "--host", &missing))) {
+      host = v;
+    } else if ((v = option_value(argc, argv, &i, "--port", &missing))) {
+      if (!parse_uint(v, 65535, &port)) return serve_fail("port must be an integer in 0..65535, got", v);
+    } else {
+      return serve_fail(missing ? "missing value for" : "unknown argument", a);
+    }
+  }
+  /* Block the stop signals before any thread exists, then wait for them
+   * with sigwait: no handler, nothing unsafe done in signal context. */
+  sigset_t stop_sigs;
+  sigemptyset(&stop_sigs);
+  sigaddset(&stop_sigs, SIGINT);
+  sigaddset(&stop_sigs, SIGTERM);
+  if (pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL) != 0) {
+    fprintf(stderr, "lessonrun serve: cannot block signals\n");
+    return 1;
+  }
+  char err[512];
+  lr_server *s = server_start(host, (int)port, 1, err, sizeof err);
+  if (!s) {
+    struct sockaddr_storage sa;
+    const char *canon;
+    int bad_host = !parse_host(host, 0, &sa, &canon);
+    fprintf(stderr, "lessonrun serve: %s\n", err);
+    return bad_host ? 2 : 1;
+  }
+  printf("lessonrun: serving on %s (Ctrl-C to stop)\n", s->url);
+  fflush(stdout);
+  int sig = 0;
+  while (sigwait(&stop_sigs, &sig) != 0) {}
+  server_stop(s);
+  return 0;
 }

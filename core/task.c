@@ -266,6 +266,11 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
   }
   int cancelled = lr__is_cancel(co, -1);
   record_failure(L, t);
+  /* close its pending to-be-closed variables (a semaphore slot held with
+   * <close>, say): move the traceback aside, reset, put it back */
+  lua_xmove(co, L, 1);
+  lua_resetthread(co);
+  lua_xmove(L, co, 1);
   t->nres = 2;
   finish(rt, t, cancelled ? LR_CANCELLED : LR_FAILED);
 }

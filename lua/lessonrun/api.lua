@@ -20,6 +20,9 @@ local M = {
   fetch_config = core.fetch_config,
   json_decode = core.json_decode,
   json_encode = core.json_encode,
+  semaphore = core.semaphore,
+  isatty = core.isatty,
+  termwidth = core.termwidth,
 }
 
 M.json_null = core.json_decode("null")
@@ -115,6 +118,42 @@ function M.run(fn, ...)
   end
   if core.current() then return fn(...) end
   return spawn(fn, ...):wait()
+end
+
+--- sem:with(fn, ...) -> fn's results, run while holding one of sem's slots.
+-- The slot is given back however fn ends: return, error or cancellation
+-- (like Python's `async with sem:`).
+local Semaphore = core.semaphore_methods()
+function Semaphore:with(fn, ...)
+  local _ <close> = self:acquire()
+  return fn(...)
+end
+
+--- fetch_all(urls [, opts]) -> {response, ...} in the order of urls
+-- Fetches them all with at most opts.limit (default 10) in flight; the other
+-- opts go to each fetch, and opts.progress(done, total) is called as each
+-- one completes.  Fail-fast like gather.
+function M.fetch_all(urls, opts)
+  if type(urls) ~= "table" then
+    error(("bad argument #1 to 'fetch_all' (table of URLs expected, got %s)"):format(type(urls)), 2)
+  end
+  local limit, progress, fopts = 10, nil, {}
+  for k, v in pairs(opts or {}) do
+    if k == "limit" then limit = v elseif k == "progress" then progress = v else fopts[k] = v end
+  end
+  if math.type(limit) ~= "integer" or limit < 1 then
+    error("bad argument #2 to 'fetch_all' (limit must be an integer >= 1)", 2)
+  end
+  local sem, done, n, fns = core.semaphore(limit), 0, #urls, {}
+  for i = 1, n do
+    fns[i] = function()
+      local r = sem:with(core.fetch, urls[i], fopts)
+      done = done + 1
+      if progress then progress(done, n) end
+      return r
+    end
+  end
+  return M.gather(fns)
 end
 
 return M
