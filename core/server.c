@@ -13,6 +13,7 @@
  * timer's close callback, after its connection has been resumed exactly once.
  * Stopping resumes every suspended connection before MHD_stop_daemon, which
  * MHD requires. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -149,25 +150,42 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
   return send_response(c, status, r, "text/plain; charset=utf-8");
 }
 
-/* Sends j (and frees it); NULL j means building it ran out of memory. */
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSON *j) {
+/* Sends j (and frees it), with one extra header if name is not NULL; a NULL
+ * j means building it ran out of memory. */
+static enum MHD_Result send_json_h(struct MHD_Connection *c, unsigned status, cJSON *j,
+                                   const char *name, const char *value) {
   char *out = j ? cJSON_Print(j) : NULL;
   cJSON_Delete(j);
   if (!out) return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
   size_t n = strlen(out);
   out[n] = '\n';  /* replaces the terminator: curl output then ends a line */
   struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(n + 1, out, cJSON_free);
-  if (!r) cJSON_free(out);
+  if (!r) {
+    cJSON_free(out);
+    return MHD_NO;
+  }
+  if (name && MHD_add_response_header(r, name, value) != MHD_YES) {
+    MHD_destroy_response(r);
+    return MHD_NO;
+  }
   return send_response(c, status, r, "application/json");
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg) {
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSON *j) {
+  return send_json_h(c, status, j, NULL, NULL);
+}
+
+static cJSON *error_json(const char *msg) {
   cJSON *j = cJSON_CreateObject();
   if (j && !cJSON_AddStringToObject(j, "error", msg)) {
     cJSON_Delete(j);
     j = NULL;
   }
-  return send_json(c, status, j);
+  return j;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg) {
+  return send_json(c, status, error_json(msg));
 }
 
 /* ---- the request echo ---------------------------------------------------- */
@@ -345,25 +363,8 @@ static int is_get(const char *method) {
 }
 
 static enum MHD_Result not_allowed(struct MHD_Connection *c) {
-  cJSON *j = cJSON_CreateObject();
-  if (j && !cJSON_AddStringToObject(j, "error", "method not allowed (use GET or HEAD)")) {
-    cJSON_Delete(j);
-    j = NULL;
-  }
-  char *out = j ? cJSON_Print(j) : NULL;
-  cJSON_Delete(j);
-  if (!out) return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-  struct MHD_Response *r =
-      MHD_create_response_from_buffer_with_free_callback(strlen(out), out, cJSON_free);
-  if (!r) {
-    cJSON_free(out);
-    return MHD_NO;
-  }
-  if (MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES) {
-    MHD_destroy_response(r);
-    return MHD_NO;
-  }
-  return send_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r, "application/json");
+  return send_json_h(c, MHD_HTTP_METHOD_NOT_ALLOWED, error_json("method not allowed (use GET or HEAD)"),
+                     MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 }
 
 /* /delay/<s>: suspend now; the uv thread's timer resumes us, and MHD calls
@@ -447,11 +448,18 @@ static enum MHD_Result status(struct MHD_Connection *c, const char *arg) {
   /* these answers cannot carry a body */
   if (code < 200 || code == 204 || code == 304) {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    /* a 1xx is only ever a prelude: closing lets the client see that no
+     * final answer follows, instead of waiting for one forever */
+    if (r && code < 200 && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) {
+      MHD_destroy_response(r);
+      return MHD_NO;
+    }
     return send_response(c, (unsigned)code, r, NULL);
   }
+  const char *reason = MHD_get_reason_phrase_for((unsigned)code);
   cJSON *j = cJSON_CreateObject();
   if (j && (!cJSON_AddNumberToObject(j, "status", (double)code) ||
-            !cJSON_AddStringToObject(j, "reason", MHD_get_reason_phrase_for((unsigned)code)))) {
+            (strcmp(reason, "Unknown") != 0 && !cJSON_AddStringToObject(j, "reason", reason)))) {
     cJSON_Delete(j);
     j = NULL;
   }

@@ -132,8 +132,24 @@ test("blocking_sleep stops every task, sleep only the caller", function()
   local blocked = now() - t0
   near(blocked, 0.15, 1, "blocking_sleep(0.15)")
   eq(woke, nil, "nothing else ran during blocking_sleep")
-  sleeper:wait()
+  sleep(0.05)
+  eq(sleeper:state(), "done", "the sleeper ran once the loop was free")
   ok(woke >= 0.15, "the sleeper could only wake after blocking_sleep: " .. tostring(woke))
+end)
+
+-- KNOWN BUG (see tests/README.md, "overdue timer"): when a task keeps the
+-- loop busy past another task's deadline, that task is woken only when the
+-- next timer fires (here 1.5 s later), because uv_run(UV_RUN_ONCE) runs the
+-- overdue timer and then still blocks in poll until the next one.
+test("an overdue sleeper wakes at once, even with a later timer pending", function()
+  local later = spawn(function() sleep(1.5) end)
+  local t = spawn(function() sleep(0.01) end)
+  sleep(0)
+  blocking_sleep(0.05)  -- the loop is busy past t's deadline
+  local t0 = now()
+  t:wait()
+  later:cancel()
+  near(now() - t0, 0, 0.5, "seconds between the end of the busy spell and the wakeup")
 end)
 
 test("blocking_sleep(0) and sleep of a huge finite number are accepted", function()
