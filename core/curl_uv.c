@@ -4,9 +4,10 @@
  * drained after every curl_multi_socket_action.  Unlike the example, every
  * result is checked and finished transfers only wake their task (no Lua
  * runs here, and curl is never re-entered from its own callbacks). */
+#include <stdio.h>
 #include <stdlib.h>
 
-#include <curl/curl.h>
+#include "curl_api.h"
 
 #include "lr.h"
 
@@ -101,15 +102,11 @@ static int on_timer(CURLM *multi, long ms, void *userp) {
   return 0;
 }
 
-static int global_ready = 0;
-
-int lr__curl_init(lr_runtime *rt) {
+int lr__curl_init(lr_runtime *rt, char *err, size_t errlen) {
   if (rt->curl_ready) return 0;
-  if (!global_ready) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
-    global_ready = 1;
-  }
+  if (lr__curl_load(err, errlen) != 0) return -1;
   CURLM *m = curl_multi_init();
+  if (!m) snprintf(err, errlen, "curl_multi_init failed");
   if (!m) return -1;
   rt->multi = m;
   curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);

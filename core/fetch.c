@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
+#include "curl_api.h"
 
 #include "lr.h"
 
@@ -445,7 +445,8 @@ static int l_fetch(lua_State *L) {
   lr__check_cancel(L, t);
   if (!lua_isyieldable(L))
     return luaL_error(L, "fetch: cannot wait here (inside a metamethod or a C function that cannot yield)");
-  if (lr__curl_init(rt) != 0) return luaL_error(L, "fetch: cannot initialise libcurl");
+  char lerr[300];
+  if (lr__curl_init(rt, lerr, sizeof lerr) != 0) return luaL_error(L, "fetch: %s", lerr);
   fetch_t *f = calloc(1, sizeof *f);
   if (!f) return luaL_error(L, "fetch: not enough memory");
   f->rt = rt;
@@ -471,7 +472,8 @@ static int l_blocking_fetch(lua_State *L) {
   req_t r;
   parse_request(L, "blocking_fetch", &r);
   lr_runtime *rt = lr__runtime(L);
-  if (lr__curl_init(rt) != 0) return luaL_error(L, "blocking_fetch: cannot initialise libcurl");
+  char lerr[300];
+  if (lr__curl_init(rt, lerr, sizeof lerr) != 0) return luaL_error(L, "blocking_fetch: %s", lerr);
   if (!rt->blocking_easy) rt->blocking_easy = curl_easy_init();
   else curl_easy_reset(rt->blocking_easy);  /* keeps its connections alive */
   if (!rt->blocking_easy) return luaL_error(L, "blocking_fetch: cannot create a curl handle");

@@ -193,7 +193,7 @@ struct lr_transfer {
   lr_transfer_done done;
   void *data;
 };
-int lr__curl_init(lr_runtime *rt);          /* 0 or a CURLMcode-ish error */
+int lr__curl_init(lr_runtime *rt, char *err, size_t errlen);  /* 0, or -1 and a message */
 int lr__curl_add(lr_runtime *rt, lr_transfer *x);
 void lr__curl_remove(lr_runtime *rt, lr_transfer *x);
 void lr__curl_close(lr_runtime *rt);
