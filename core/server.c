@@ -14,7 +14,6 @@
  * Stopping resumes every suspended connection before MHD_stop_daemon, which
  * MHD requires. */
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -26,7 +25,7 @@
 #include <sys/resource.h>
 
 #include <cjson/cJSON.h>
-#include <microhttpd.h>
+#include "mhd_api.h"
 
 #include "lr.h"
 
@@ -103,7 +102,7 @@ static void close_walk(uv_handle_t *h, void *arg) {
   (void)arg;
   if (uv_is_closing(h)) return;
   if (h->type == UV_TIMER) {
-    uv_timer_stop((uv_timer_t *)h);
+    (void)uv_timer_stop((uv_timer_t *)h);  /* cannot fail */
     delay_fire((uv_timer_t *)h);
   } else {
     uv_close(h, NULL);
@@ -127,7 +126,7 @@ static void on_async(uv_async_t *a) {
 
 static void uv_thread_main(void *arg) {
   lr_server *s = arg;
-  uv_run(&s->loop, UV_RUN_DEFAULT);
+  (void)uv_run(&s->loop, UV_RUN_DEFAULT);  /* returns once stopping closed every handle */
 }
 
 /* ---- responses ----------------------------------------------------------- */
@@ -248,8 +247,11 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
     } else {
       v = NULL;  /* owned by list now */
       cJSON *first = cJSON_DetachItemFromObjectCaseSensitive(a->obj, key);
-      /* keep the first value first; on failure the list (and first) go */
-      if (!cJSON_InsertItemInArray(list, 0, first) || !cJSON_AddItemToObject(a->obj, key, list)) {
+      if (!cJSON_InsertItemInArray(list, 0, first)) {  /* the first value stays first */
+        cJSON_Delete(first);
+        cJSON_Delete(list);
+        a->failed = 1;
+      } else if (!cJSON_AddItemToObject(a->obj, key, list)) {
         cJSON_Delete(list);
         a->failed = 1;
       }
@@ -276,7 +278,8 @@ static void client_ip(struct MHD_Connection *c, char *buf, size_t n) {
   if (!ci || !ci->client_addr) return;
   const struct sockaddr *sa = ci->client_addr;
   socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  if (getnameinfo(sa, len, buf, (socklen_t)n, NULL, 0, NI_NUMERICHOST) != 0) snprintf(buf, n, "unknown");
+  if (getnameinfo(sa, len, buf, (socklen_t)n, NULL, 0, NI_NUMERICHOST) != 0)
+    snprintf(buf, n, "unknown");
 }
 
 /* {"args", "headers", "origin", "url", "method"} and, for /anything, "data". */
@@ -351,7 +354,6 @@ static int parse_seconds(const char *p, double *out) {
   }
   if (!digits) return 0;
   char *end;
-  errno = 0;
   double v = strtod(p, &end);
   if (*end || !isfinite(v)) return 0;
   *out = v;
@@ -653,9 +655,11 @@ static void server_stop(lr_server *s) {
 static lr_server *server_start(const char *host, int port, int verbose, char *err, size_t errlen) {
   struct sockaddr_storage sa;
   const char *canon;
+  if (lr__mhd_load(err, errlen) != 0) return NULL;
   int family = parse_host(host, port, &sa, &canon);
   if (!family) {
-    snprintf(err, errlen, "host must be a numeric IPv4 or IPv6 address (e.g. 127.0.0.1 or ::1), got '%s'", host);
+    snprintf(err, errlen,
+             "host must be a numeric IPv4 or IPv6 address (e.g. 127.0.0.1 or ::1), got '%s'", host);
     return NULL;
   }
   lr_server *s = calloc(1, sizeof *s);
@@ -673,7 +677,7 @@ static lr_server *server_start(const char *host, int port, int verbose, char *er
   int rc = uv_loop_init(&s->loop);
   if (rc == 0) {
     rc = uv_async_init(&s->loop, &s->async, on_async);
-    if (rc != 0) uv_loop_close(&s->loop);
+    if (rc != 0) (void)uv_loop_close(&s->loop);  /* nothing open: cannot fail */
   }
   if (rc != 0) {
     snprintf(err, errlen, "cannot create the timer loop: %s", uv_strerror(rc));
@@ -687,13 +691,13 @@ static lr_server *server_start(const char *host, int port, int verbose, char *er
    * runtime's handler, or the CLI's sigwait), wherever it is waiting. */
   sigset_t all, old;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
   rc = uv_thread_create(&s->thread, uv_thread_main, s);
   if (rc != 0) {
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (masked) pthread_sigmask(SIG_SETMASK, &old, NULL);
     uv_close((uv_handle_t *)&s->async, NULL);
-    uv_run(&s->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&s->loop);
+    (void)uv_run(&s->loop, UV_RUN_DEFAULT);  /* runs the close */
+    (void)uv_loop_close(&s->loop);
     snprintf(err, errlen, "cannot start the timer thread: %s", uv_strerror(rc));
     server_free(s);
     return NULL;
@@ -711,7 +715,7 @@ static lr_server *server_start(const char *host, int port, int verbose, char *er
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_END);
   atomic_store(&s->capturing, 0);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (masked) pthread_sigmask(SIG_SETMASK, &old, NULL);
   const union MHD_DaemonInfo *info =
       s->mhd ? MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT) : NULL;
   if (!s->mhd || !info || info->port == 0) {
@@ -791,7 +795,8 @@ static int l_serve(lua_State *L) {
       for (int i = 0; option_names[i]; i++)
         if (strcmp(k, option_names[i]) == 0) which = i;
       if (which < 0)
-        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s' (expected host, port)", k));
+        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s' (the options are host "
+                                                      "and port)", k));
       if (which == 0) {
         if (lua_type(L, -1) != LUA_TSTRING)
           return luaL_argerror(L, 1, lua_pushfstring(L, "option 'host' must be a string, got %s",
@@ -851,7 +856,7 @@ static void serve_usage(FILE *f) {
 }
 
 static int serve_fail(const char *msg, const char *what) {
-  fprintf(stderr, "lessonrun serve: %s%s%s%s\n", msg, what ? " '" : "", what ? what : "", what ? "'" : "");
+  fprintf(stderr, "lessonrun serve: %s '%s'\n", msg, what);
   serve_usage(stderr);
   return 2;
 }
@@ -883,7 +888,8 @@ int lr__serve_main(int argc, char **argv) {
     if ((v = option_value(argc, argv, &i, "--host", &missing))) {
       host = v;
     } else if ((v = option_value(argc, argv, &i, "--port", &missing))) {
-      if (!parse_uint(v, 65535, &port)) return serve_fail("port must be an integer in 0..65535, got", v);
+      if (!parse_uint(v, 65535, &port))
+        return serve_fail("port must be an integer in 0..65535, got", v);
     } else {
       return serve_fail(missing ? "missing value for" : "unknown argument", a);
     }
