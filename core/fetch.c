@@ -87,7 +87,8 @@ static void parse_request(lua_State *L, const char *fname, req_t *r) {
   r->max_redirects = 10;
   r->max_body = DEFAULT_MAX_BODY;
   r->verify = 1;
-  r->url = luaL_checkstring(L, 1);
+  if (lua_type(L, 1) != LUA_TSTRING) luaL_typeerror(L, 1, "string");
+  r->url = lua_tostring(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   if (lua_istable(L, 2)) {

@@ -13,6 +13,10 @@ local lr = rawget(_G, "lessonrun") or require "lessonrun"
 
 local H = { passed = 0, failed = 0, lr = lr }
 local only = os.getenv("TEST_ONLY")  -- run only the tests whose name has this
+-- Tests named "... [KNOWN BUG]" reproduce a bug that is not fixed yet (see
+-- tests/README.md).  They run only with LR_TESTS=known_bugs, and then alone,
+-- so the other tests of a file keep their meaning meanwhile.
+local known_bugs_mode = os.getenv("LR_TESTS") == "known_bugs"
 
 -- A readable rendering of a value, tables included (one level deep is enough
 -- for messages).
@@ -92,21 +96,47 @@ local function report_failure(name, err, tb)
   if tb then print("  " .. tb:gsub("\n", "\n  ")) end
 end
 
---- test(name, fn [, {timeout = seconds}]): run fn as its own task
+--- test(name, fn [, {timeout = seconds}]): run fn as its own task, cancelled
+-- after timeout seconds (default 5).  timeout = false: no watchdog, for tests
+-- of deadlock detection (a pending watchdog timer is something that can still
+-- happen, so it would hide the deadlock); ctest's TIMEOUT still applies.
+--
+-- {main = true}: run fn directly, not as a task (for a stock lua5.4, to test
+-- the primitives called from the main thread).
 function H.test(name, fn, opts)
   if only and not name:find(only, 1, true) then return end
-  local limit = opts and opts.timeout or 5
+  if (name:find("[KNOWN BUG]", 1, true) ~= nil) ~= known_bugs_mode then return end
+  if opts and opts.main then
+    local ok, err = xpcall(fn, debug.traceback)
+    if ok then
+      H.passed = H.passed + 1
+      print("ok   " .. name)
+    else
+      report_failure(name, err)
+    end
+    return
+  end
+  local limit = 5
+  if opts and opts.timeout ~= nil then limit = opts.timeout end
   local function body()
     local t = lr.spawn(fn)
     t:name(name)
     local timed_out = false
-    local dog = lr.spawn(function()
-      lr.sleep(limit)
+    -- The watchdog wakes every 0.1 s rather than once at the limit: a loop
+    -- with a far timer pending is where the "overdue timer" bug (README.md)
+    -- bites, and tests of other features should not stall on it.
+    local dog = limit and lr.spawn(function()
+      local deadline = lr.now() + limit
+      while lr.now() < deadline do lr.sleep(0.1) end
       timed_out = true
       t:cancel()
     end)
     local ok, err = pcall(t.wait, t)
-    dog:cancel()
+    -- deadlock detection wakes every waiting task, this one too: keep
+    -- waiting until the test itself has finished
+    while not ok and not t:done() do ok, err = pcall(t.wait, t) end
+    if t:done() then ok, err = t:state() == "done", t:error() end
+    if dog then dog:cancel() end
     if ok then
       H.passed = H.passed + 1
       print("ok   " .. name)

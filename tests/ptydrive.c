@@ -8,7 +8,7 @@
  *   send TEXT      write TEXT to the terminal (\n \r \t \\ \xHH escapes)
  *   expect TEXT    wait until TEXT appears in the output after the previous
  *                  match (same escapes); fails showing what was seen
- *   reject TEXT    fail if TEXT appeared since the previous match
+ *   reject TEXT    fail if TEXT appeared anywhere in the output so far
  *   sleep MS       wait (output is still collected)
  *   timeout MS     time limit for the following expect/exitcode steps
  *   exitcode N     wait for the command to exit with status N
@@ -123,23 +123,26 @@ static const char *find(const char *text, size_t n) {
 }
 
 static void step_expect(char *text) {
+  char *shown = strdup(text);  /* as written in the steps, for messages */
   size_t n = unescape(text);
   long deadline = now_ms() + timeout_ms;
   int open = 1;
   for (;;) {
     const char *at = out ? find(text, n) : NULL;
-    if (at) { mark = (size_t)(at - out) + n; return; }
+    if (at) { mark = (size_t)(at - out) + n; free(shown); return; }
     long left = deadline - now_ms();
-    if (left <= 0) fail("timed out waiting for \"%s\"", text);
-    if (!open) fail("the command closed the terminal before printing \"%s\"", text);
+    if (left <= 0) fail("timed out waiting for \"%s\"", shown);
+    if (!open) fail("the command closed the terminal before printing \"%s\"", shown);
     open = pump((int)left) != 0;
   }
 }
 
 static void step_reject(char *text) {
+  char *shown = strdup(text);
   size_t n = unescape(text);
   while (pump(0) > 0) {}  /* what is already there */
-  if (out && n > 0 && find(text, n)) fail("unexpected \"%s\"", text);
+  if (out && n > 0 && memmem(out, out_len, text, n)) fail("unexpected \"%s\"", shown);
+  free(shown);
 }
 
 static void step_send(char *text) {

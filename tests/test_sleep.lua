@@ -140,8 +140,9 @@ end)
 -- KNOWN BUG (see tests/README.md, "overdue timer"): when a task keeps the
 -- loop busy past another task's deadline, that task is woken only when the
 -- next timer fires (here 1.5 s later), because uv_run(UV_RUN_ONCE) runs the
--- overdue timer and then still blocks in poll until the next one.
-test("an overdue sleeper wakes at once, even with a later timer pending", function()
+-- overdue timer and then still blocks in poll until the next one.  No
+-- watchdog here: its ticks are timers too, and would hide the bug.
+test("an overdue sleeper wakes at once, even with a later timer pending [KNOWN BUG]", function()
   local later = spawn(function() sleep(1.5) end)
   local t = spawn(function() sleep(0.01) end)
   sleep(0)
@@ -150,7 +151,7 @@ test("an overdue sleeper wakes at once, even with a later timer pending", functi
   t:wait()
   later:cancel()
   near(now() - t0, 0, 0.5, "seconds between the end of the busy spell and the wakeup")
-end)
+end, { timeout = false })
 
 test("blocking_sleep(0) and sleep of a huge finite number are accepted", function()
   blocking_sleep(0)
