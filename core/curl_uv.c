@@ -30,6 +30,7 @@ static void drain(lr_runtime *rt) {
     lr_transfer *x = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
     curl_multi_remove_handle(rt->multi, easy);
+    rt->nfetch--;
     if (x && x->done) x->done(x, (int)res);
   }
 }
@@ -132,12 +133,17 @@ void lr__curl_limits(lr_runtime *rt) {
 
 int lr__curl_add(lr_runtime *rt, lr_transfer *x) {
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
-  return curl_multi_add_handle(rt->multi, x->easy) == CURLM_OK ? 0 : -1;
+  if (curl_multi_add_handle(rt->multi, x->easy) != CURLM_OK) return -1;
+  rt->nfetch++;
+  return 0;
 }
 
 /* Cancelled or shut down while in flight: take it out of the multi. */
 void lr__curl_remove(lr_runtime *rt, lr_transfer *x) {
-  if (rt->multi && x->easy) curl_multi_remove_handle(rt->multi, x->easy);
+  if (rt->multi && x->easy) {
+    curl_multi_remove_handle(rt->multi, x->easy);
+    rt->nfetch--;
+  }
 }
 
 /* Called from the runtime's __gc, after transfers were removed: the multi

@@ -444,6 +444,8 @@ static int l_fetch(lua_State *L) {
   }
   lr_runtime *rt = t->rt;
   lr__check_cancel(L, t);
+  if (rt->virtual_time)
+    return luaL_error(L, "fetch: not available under --virtual-time (the network runs on real time)");
   if (!lua_isyieldable(L))
     return luaL_error(L, "fetch: cannot wait here (inside a metamethod or a C function that cannot yield)");
   char lerr[300];
@@ -462,7 +464,7 @@ static int l_fetch(lua_State *L) {
     return luaL_error(L, "fetch: %s", err);
   }
   lua_settop(L, 2);
-  return lr__park(L, t, fetch_cleanup, f, (lua_KContext)f, fetch_k);
+  return lr__park(L, t, LR_W_FETCH, fetch_cleanup, f, (lua_KContext)f, fetch_k);
 }
 
 /* ---- blocking_fetch ------------------------------------------------------ */
@@ -473,6 +475,8 @@ static int l_blocking_fetch(lua_State *L) {
   req_t r;
   parse_request(L, "blocking_fetch", &r);
   lr_runtime *rt = lr__runtime(L);
+  if (rt->virtual_time)
+    return luaL_error(L, "blocking_fetch: not available under --virtual-time (the network runs on real time)");
   char lerr[300];
   if (lr__curl_init(rt, lerr, sizeof lerr) != 0) return luaL_error(L, "blocking_fetch: %s", lerr);
   if (!rt->blocking_easy) rt->blocking_easy = curl_easy_init();
@@ -490,7 +494,10 @@ static int l_blocking_fetch(lua_State *L) {
   curl_easy_setopt(f->x.easy, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(f->x.easy, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(f->x.easy, CURLOPT_XFERINFODATA, &seen);
+  size_t ready = rt->rq_len;
+  uint64_t began = lr__block_begin(L, rt, LR_W_BLOCKING_FETCH);
   f->result = curl_easy_perform(f->x.easy);
+  lr__block_end(L, rt, LR_W_BLOCKING_FETCH, began, ready);
   if (f->result == CURLE_ABORTED_BY_CALLBACK && (int)lr__sigint_count != seen) {
     fetch_free(f);
     rt->interrupted = 1;

@@ -32,6 +32,25 @@ enum lr_task_state {
 
 #define lr__finished(t) ((t)->state >= LR_DONE)
 
+/* What a parked task waits on (for the timeline). */
+enum lr_what {
+  LR_W_NONE, LR_W_SLEEP, LR_W_YIELD, LR_W_GATHER, LR_W_WAIT, LR_W_FETCH,
+  LR_W_SEMAPHORE, LR_W_OFFLOAD, LR_W_BLOCKING_SLEEP, LR_W_BLOCKING_FETCH
+};
+
+/* Trace events (trace.c); recorded only while rt->trace is set. */
+enum lr_event_kind {
+  LR_EV_SPAWN, LR_EV_RUN, LR_EV_STOP, LR_EV_PARK, LR_EV_WAKE, LR_EV_END,
+  LR_EV_BLOCK, LR_EV_UNBLOCK
+};
+
+typedef struct {
+  uint64_t t;       /* ns since the runtime started (virtual under --virtual-time) */
+  uint32_t task;    /* task id */
+  uint32_t aux;     /* SPAWN: parent id; PARK/BLOCK: enum lr_what; END: state */
+  uint8_t kind;
+} lr_event;
+
 /* Why a parked task was woken. */
 enum lr_wake { LR_WAKE_OK, LR_WAKE_CANCEL, LR_WAKE_DEADLOCK };
 
@@ -113,6 +132,19 @@ struct lr_runtime {
 
   int cancel_ref;        /* the cancellation error object */
 
+  /* tracing (trace.c) and the virtual clock (timers.c) */
+  int trace;
+  lr_event *events;
+  size_t nevents, cap_events;
+  int trace_names_ref;   /* table: task id -> name */
+  int virtual_time;
+  uint64_t vnow;         /* the virtual clock, ns */
+
+  /* blocking-call warnings (timers.c, fetch.c) */
+  int warn_blocking;
+  int warned_ref;        /* table: call site -> true */
+  size_t nfetch;         /* transfers in flight on the multi */
+
   /* HTTP (curl_uv.c, fetch.c): created on first use, so startup stays cheap */
   void *multi;           /* CURLM* */
   uv_timer_t curl_timer;
@@ -136,7 +168,7 @@ lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
 lr_task *lr__checktask(lua_State *L, int idx);
 void lr__push_task(lua_State *L, lr_task *t);
 void lr__wake(lr_task *t, int why);
-int lr__park(lua_State *L, lr_task *t, lr_cleanup_fn cleanup, void *data,
+int lr__park(lua_State *L, lr_task *t, int what, lr_cleanup_fn cleanup, void *data,
              lua_KContext ctx, lua_KFunction k);
 int lr__check_cancel(lua_State *L, lr_task *t);
 void lr__resume(lr_runtime *rt, lr_task *t);
@@ -154,7 +186,21 @@ extern const luaL_Reg lr__task_funcs[];
 void lr__timers_init(lr_runtime *rt);
 void lr__timers_close(lr_runtime *rt);
 uint64_t lr__now_ns(lr_runtime *rt);
+size_t lr__overdue(lr_runtime *rt);
+int lr__virtual_advance(lr_runtime *rt);
+void lr__set_virtual_time(lr_runtime *rt);
 extern const luaL_Reg lr__timer_funcs[];
+
+/* trace.c */
+void lr__trace(lr_runtime *rt, int kind, lr_task *t, uint32_t aux);
+void lr__trace_spawn(lua_State *L, lr_runtime *rt, lr_task *t, int first, int nargs);
+void lr__trace_close(lr_runtime *rt);
+extern const luaL_Reg lr__trace_funcs[];
+
+/* blocking calls: trace them and warn when they held other tasks up */
+uint64_t lr__block_begin(lua_State *L, lr_runtime *rt, int what);
+void lr__block_end(lua_State *L, lr_runtime *rt, int what, uint64_t began, size_t ready_before);
+extern const luaL_Reg lr__warn_funcs[];
 
 /* errors.c */
 void lr__push_cancel(lua_State *L, lr_runtime *rt);

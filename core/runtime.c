@@ -43,6 +43,7 @@ static int runtime_gc(lua_State *L) {
   uv_run(&rt->loop, UV_RUN_NOWAIT);
   uv_loop_close(&rt->loop);
   lr__timers_close(rt);
+  lr__trace_close(rt);
   free(rt->rq);
   rt->rq = NULL;
   return 0;
@@ -89,6 +90,9 @@ lr_runtime *lr__get_runtime(lua_State *L) {
   *(lr_task **)lua_getextraspace(rt->L) = NULL;
   rt->next_id = 1;
   rt->cancel_ref = LUA_NOREF;
+  rt->trace_names_ref = LUA_NOREF;
+  rt->warned_ref = LUA_NOREF;
+  rt->warn_blocking = 1;
   lr__timers_init(rt);
   uv_async_init(&rt->loop, &rt->sigint_async, sigint_async_cb);
   rt->sigint_async.data = rt;
@@ -108,6 +112,8 @@ void lr__drive_step(lr_runtime *rt, int may_block) {
     rt->rq_len--;
     lr__resume(rt, t);
   }
+  if (rt->virtual_time && rt->rq_len == 0 && may_block && lr__virtual_advance(rt))
+    may_block = 0;  /* simulated time: never wait for a timer */
   if (rt->rq_len > 0 || !may_block)
     uv_run(&rt->loop, UV_RUN_NOWAIT);
   else
@@ -138,7 +144,7 @@ int lr__run_until(lr_runtime *rt, lr_task *t) {
   int rc = 0;
   if (rt->driving++ == 0) lr__sigint_install(rt);
   while (!lr__finished(t)) {
-    if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop)) {
+    if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && rt->heap_len)) {
       if (!break_deadlock(rt)) { rc = -1; break; }
     }
     lr__drive_step(rt, 1);
@@ -153,7 +159,9 @@ void lr__shutdown_tasks(lr_runtime *rt) {
   if (rt->driving++ == 0) lr__sigint_install(rt);
   for (int round = 0; rt->nlive > 0 && round < 1000; round++) {
     for (lr_task *t = rt->live; t; t = t->live_next) lr__cancel(t);
-    if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !break_deadlock(rt)) break;
+    if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && rt->heap_len) &&
+        !break_deadlock(rt))
+      break;
     lr__drive_step(rt, 1);
   }
   if (--rt->driving == 0) lr__sigint_restore(rt);

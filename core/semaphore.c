@@ -88,7 +88,7 @@ static int s_acquire(lua_State *L) {
   else s->head = w;
   s->tail = w;
   s->nwait++;
-  return lr__park(L, t, waiter_cleanup, w, (lua_KContext)w, acquire_k);
+  return lr__park(L, t, LR_W_SEMAPHORE, waiter_cleanup, w, (lua_KContext)w, acquire_k);
 }
 
 /* sem:release(): return a slot; releasing more than was acquired is an error */

@@ -62,6 +62,7 @@ lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs) {
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   t->id = rt->next_id++;
   t->state = LR_PENDING;
+  if (rt->trace) lr__trace_spawn(L, rt, t, first, nargs);
   t->live_next = rt->live;
   if (rt->live) rt->live->live_prev = t;
   rt->live = t;
@@ -173,6 +174,7 @@ void lr__unlink_watch(lr_watch *w) {
 
 static void finish(lr_runtime *rt, lr_task *t, int state) {
   t->state = state;
+  if (rt->trace) lr__trace(rt, LR_EV_END, t, state);
   if (t->live_prev) t->live_prev->live_next = t->live_next;
   else rt->live = t->live_next;
   if (t->live_next) t->live_next->live_prev = t->live_prev;
@@ -248,7 +250,9 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
   lua_State *prev_run = rt->running;
   rt->current = t;
   rt->running = co;
+  if (rt->trace) lr__trace(rt, LR_EV_RUN, t, 0);
   st = lua_resume(co, L, nargs, &nres);
+  if (rt->trace) lr__trace(rt, LR_EV_STOP, t, 0);
   rt->current = prev_cur;
   rt->running = prev_run;
   if (st == LUA_YIELD) {
@@ -279,14 +283,16 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
 
 void lr__wake(lr_task *t, int why) {
   if (t->state != LR_WAITING) return;
+  if (t->rt->trace) lr__trace(t->rt, LR_EV_WAKE, t, 0);
   t->cleanup = NULL;
   t->wake = why;
   t->state = LR_READY;
   rq_push(t->rt, t);
 }
 
-int lr__park(lua_State *L, lr_task *t, lr_cleanup_fn cleanup, void *data,
+int lr__park(lua_State *L, lr_task *t, int what, lr_cleanup_fn cleanup, void *data,
              lua_KContext ctx, lua_KFunction k) {
+  if (t->rt->trace) lr__trace(t->rt, LR_EV_PARK, t, what);
   t->state = LR_WAITING;
   t->cleanup = cleanup;
   t->park_data = data;
@@ -445,7 +451,7 @@ static int l_waitall(lua_State *L) {
     lua_pop(L, 1);
     if (!lr__finished(c)) group_watch(g, (int)i - 1, c);
   }
-  return lr__park(L, t, group_cleanup, g, (lua_KContext)g, waitall_k);
+  return lr__park(L, t, LR_W_GATHER, group_cleanup, g, (lua_KContext)g, waitall_k);
 }
 
 /* c is the task at stack index 1 */
@@ -488,7 +494,7 @@ static int t_wait(lua_State *L) {
     return luaL_error(L, "wait: cannot wait here (inside a metamethod or a C function that cannot yield)");
   lr_group *g = group_new(L, t, 1, 0);
   group_watch(g, 0, c);
-  return lr__park(L, t, group_cleanup, g, (lua_KContext)g, wait_k);
+  return lr__park(L, t, LR_W_WAIT, group_cleanup, g, (lua_KContext)g, wait_k);
 }
 
 /* ---- the rest of the task API ------------------------------------------ */

@@ -9,8 +9,7 @@
 #include "lr.h"
 
 uint64_t lr__now_ns(lr_runtime *rt) {
-  (void)rt;
-  return uv_hrtime();
+  return rt->virtual_time ? rt->vnow : uv_hrtime();
 }
 
 /* ---- the heap ------------------------------------------------------------ */
@@ -62,6 +61,7 @@ static void timer_cb(uv_timer_t *h);
 
 /* (Re)arm the one timer for the earliest deadline. */
 static void arm(lr_runtime *rt) {
+  if (rt->virtual_time) return;  /* the driver advances the clock itself */
   if (rt->heap_len == 0) {
     if (rt->timer_armed) uv_timer_stop(&rt->timer);
     rt->timer_armed = 0;
@@ -86,6 +86,33 @@ static void timer_cb(uv_timer_t *h) {
     lr__wake(t, LR_WAKE_OK);
   }
   arm(rt);
+}
+
+/* Sleepers whose time has come (they are held up if nothing runs them). */
+static size_t overdue(lr_runtime *rt, size_t i, uint64_t now) {
+  if (i >= rt->heap_len || rt->heap[i].deadline > now) return 0;
+  return 1 + overdue(rt, 2 * i + 1, now) + overdue(rt, 2 * i + 2, now);
+}
+
+size_t lr__overdue(lr_runtime *rt) { return overdue(rt, 0, lr__now_ns(rt)); }
+
+/* Virtual clock: nothing is ready, so jump to the earliest deadline and
+ * wake everyone due then.  Returns 0 if no one sleeps. */
+int lr__virtual_advance(lr_runtime *rt) {
+  if (rt->heap_len == 0) return 0;
+  if (rt->heap[0].deadline > rt->vnow) rt->vnow = rt->heap[0].deadline;
+  while (rt->heap_len > 0 && rt->heap[0].deadline <= rt->vnow) {
+    lr_task *t = rt->heap[0].task;
+    heap_remove(rt, 0);
+    lr__wake(t, LR_WAKE_OK);
+  }
+  return 1;
+}
+
+void lr__set_virtual_time(lr_runtime *rt) {
+  rt->virtual_time = 1;
+  rt->vnow = 0;
+  rt->t0 = 0;
 }
 
 void lr__timers_init(lr_runtime *rt) {
@@ -137,6 +164,7 @@ static int l_sleep(lua_State *L) {
     return luaL_error(L, "sleep: cannot wait here (inside a metamethod or a C function that cannot yield)");
   if (s == 0) {
     /* back of the ready queue: the driver polls the loop before it gets there */
+    if (rt->trace) lr__trace(rt, LR_EV_PARK, t, LR_W_YIELD);
     t->state = LR_WAITING;
     lr__wake(t, LR_WAKE_OK);
     return lua_yieldk(L, 0, 0, sleep_k);
@@ -157,13 +185,21 @@ static int l_sleep(lua_State *L) {
     heap_up(rt, rt->heap_len - 1);
     arm(rt);
   }
-  return lr__park(L, t, sleep_cleanup, NULL, 0, sleep_k);
+  return lr__park(L, t, LR_W_SLEEP, sleep_cleanup, NULL, 0, sleep_k);
 }
 
 /* blocking_sleep(seconds): stop the whole program (every task, the loop) for
  * that long, like Python's time.sleep.  The lesson's "what not to do". */
 static int l_blocking_sleep(lua_State *L) {
   lua_Number s = check_seconds(L, 1, 0);
+  lr_runtime *rt = lr__runtime(L);
+  size_t ready = rt->rq_len;
+  uint64_t began = lr__block_begin(L, rt, LR_W_BLOCKING_SLEEP);
+  if (rt->virtual_time) {
+    rt->vnow += (uint64_t)(s * 1e9);
+    lr__block_end(L, rt, LR_W_BLOCKING_SLEEP, began, ready);
+    return 0;
+  }
   int seen = (int)lr__sigint_count;
   struct timespec ts, rem;
   ts.tv_sec = (time_t)s;
@@ -171,7 +207,6 @@ static int l_blocking_sleep(lua_State *L) {
   if (s > 1e9) { ts.tv_sec = (time_t)1e9; ts.tv_nsec = 0; }
   while (nanosleep(&ts, &rem) != 0 && errno == EINTR) {
     if ((int)lr__sigint_count != seen) {
-      lr_runtime *rt = lr__runtime(L);
       lr_task *t = lr__current(L);
       if (t) t->interrupted = 1;
       rt->interrupted = 1;
@@ -180,6 +215,7 @@ static int l_blocking_sleep(lua_State *L) {
     }
     ts = rem;
   }
+  lr__block_end(L, rt, LR_W_BLOCKING_SLEEP, began, ready);
   return 0;
 }
 

@@ -23,6 +23,7 @@ local M = {
   semaphore = core.semaphore,
   isatty = core.isatty,
   termwidth = core.termwidth,
+  blocking_warnings = core.blocking_warnings,
 }
 
 M.json_null = core.json_decode("null")

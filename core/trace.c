@@ -1,0 +1,194 @@
+/* Tracing: when on, every task's spawn, run, park (and on what), wake and
+ * end is appended to one array of small fixed-size events, which the Lua
+ * side (lessonrun/timeline.lua) turns into pictures.  When off it costs one
+ * branch per transition. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lr.h"
+
+static const char *const what_names[] = {
+  "", "sleep", "yield", "gather", "wait", "fetch", "semaphore", "offload",
+  "blocking_sleep", "blocking_fetch"
+};
+static const char *const kind_names[] = {
+  "spawn", "run", "stop", "park", "wake", "end", "block", "unblock"
+};
+static const char *const state_names[] = {
+  "pending", "ready", "running", "waiting", "done", "failed", "cancelled"
+};
+
+void lr__trace(lr_runtime *rt, int kind, lr_task *t, uint32_t aux) {
+  if (rt->nevents == rt->cap_events) {
+    size_t cap = rt->cap_events ? rt->cap_events * 2 : 4096;
+    lr_event *e = realloc(rt->events, cap * sizeof *e);
+    if (!e) { rt->trace = 0; return; }  /* out of memory: stop tracing, not the program */
+    rt->events = e;
+    rt->cap_events = cap;
+  }
+  lr_event *e = &rt->events[rt->nevents++];
+  e->t = lr__now_ns(rt) - rt->t0;
+  e->task = t ? (uint32_t)t->id : 0;
+  e->aux = aux;
+  e->kind = (uint8_t)kind;
+}
+
+static void add_arg(luaL_Buffer *b, lua_State *L, int idx) {
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+      size_t n;
+      const char *s = lua_tolstring(L, idx, &n);
+      char tmp[24];
+      snprintf(tmp, sizeof tmp, n > 12 ? "\"%.10s..\"" : "\"%s\"", s);
+      luaL_addstring(b, tmp);
+      break;
+    }
+    case LUA_TNUMBER: {  /* formatted here: the buffer owns the stack top */
+      char tmp[32];
+      if (lua_isinteger(L, idx)) snprintf(tmp, sizeof tmp, LUA_INTEGER_FMT, lua_tointeger(L, idx));
+      else snprintf(tmp, sizeof tmp, "%.6g", (double)lua_tonumber(L, idx));
+      luaL_addstring(b, tmp);
+      break;
+    }
+    case LUA_TBOOLEAN:
+      luaL_addstring(b, lua_toboolean(L, idx) ? "true" : "false");
+      break;
+    default:
+      luaL_addstring(b, luaL_typename(L, idx));
+  }
+}
+
+/* A name for the timeline: `task("A", 1)` when the function is a local or
+ * upvalue of the caller, else where it was defined ("async.lua:8"). */
+static void push_spawn_name(lua_State *L, int first, int nargs) {
+  char fname[64] = "";
+  lua_Debug ar;
+  int top = lua_gettop(L);
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sf", &ar) &&
+      strncmp(ar.source, "@lessonrun/", 11) != 0) {
+    const char *n;
+    for (int i = 1; !fname[0] && (n = lua_getlocal(L, &ar, i)); i++) {
+      if (n[0] != '(' && lua_rawequal(L, -1, first)) snprintf(fname, sizeof fname, "%s", n);
+      lua_pop(L, 1);
+    }
+    for (int i = 1; !fname[0] && (n = lua_getupvalue(L, -1, i)); i++) {
+      if (n[0] && lua_rawequal(L, -1, first)) snprintf(fname, sizeof fname, "%s", n);
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, top);  /* the caller, pushed by "f" */
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  if (fname[0]) {
+    luaL_addstring(&b, fname);
+  } else {
+    lua_Debug fa;
+    lua_pushvalue(L, first);
+    if (lua_getinfo(L, ">S", &fa) && fa.linedefined > 0) {
+      char where[LUA_IDSIZE + 16];
+      snprintf(where, sizeof where, "%s:%d", fa.short_src, fa.linedefined);
+      luaL_addstring(&b, where);
+    } else if (fa.what && strcmp(fa.what, "main") == 0) {
+      luaL_addstring(&b, fa.short_src);
+      luaL_pushresult(&b);
+      return;
+    } else {
+      luaL_addstring(&b, "function");
+    }
+  }
+  luaL_addchar(&b, '(');
+  for (int i = 1; i <= nargs && i <= 3; i++) {
+    if (i > 1) luaL_addstring(&b, ", ");
+    add_arg(&b, L, first + i);
+  }
+  if (nargs > 3) luaL_addstring(&b, ", ...");
+  luaL_addchar(&b, ')');
+  luaL_pushresult(&b);
+}
+
+void lr__trace_spawn(lua_State *L, lr_runtime *rt, lr_task *t, int first, int nargs) {
+  first = lua_absindex(L, first);
+  lr_task *parent = lr__current(L);
+  lr__trace(rt, LR_EV_SPAWN, t, parent ? (uint32_t)parent->id : 0);
+  if (rt->trace_names_ref == LUA_NOREF || rt->trace_names_ref == 0) {
+    lua_newtable(L);
+    rt->trace_names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->trace_names_ref);
+  push_spawn_name(L, first, nargs);
+  lua_rawseti(L, -2, (lua_Integer)t->id);
+  lua_pop(L, 1);
+}
+
+void lr__trace_close(lr_runtime *rt) {
+  free(rt->events);
+  rt->events = NULL;
+  rt->nevents = rt->cap_events = 0;
+}
+
+/* trace([on]) -> whether tracing was on; trace(true) starts recording */
+static int l_trace(lua_State *L) {
+  lr_runtime *rt = lr__runtime(L);
+  lua_pushboolean(L, rt->trace);
+  if (!lua_isnone(L, 1)) rt->trace = lua_toboolean(L, 1);
+  return 1;
+}
+
+/* trace_name(task_id, name): the name shown for a task */
+static int l_trace_name(lua_State *L) {
+  lr_runtime *rt = lr__runtime(L);
+  lua_Integer id = luaL_checkinteger(L, 1);
+  luaL_checkstring(L, 2);
+  if (rt->trace_names_ref == LUA_NOREF || rt->trace_names_ref == 0) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->trace_names_ref);
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, id);
+  return 0;
+}
+
+/* trace_data() -> {t={...}, task={...}, kind={...}, aux={...}, names={...},
+ * now=seconds, virtual=bool}: the events as columns (cheap for 100k tasks) */
+static int l_trace_data(lua_State *L) {
+  lr_runtime *rt = lr__runtime(L);
+  int n = (int)rt->nevents;
+  lua_createtable(L, 0, 8);
+  lua_createtable(L, n, 0);
+  lua_createtable(L, n, 0);
+  lua_createtable(L, n, 0);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lr_event *e = &rt->events[i];
+    lua_pushnumber(L, (lua_Number)e->t / 1e9);
+    lua_rawseti(L, -5, i + 1);
+    lua_pushinteger(L, e->task);
+    lua_rawseti(L, -4, i + 1);
+    lua_pushstring(L, kind_names[e->kind]);
+    lua_rawseti(L, -3, i + 1);
+    if (e->kind == LR_EV_PARK || e->kind == LR_EV_BLOCK || e->kind == LR_EV_UNBLOCK)
+      lua_pushstring(L, what_names[e->aux < sizeof what_names / sizeof *what_names ? e->aux : 0]);
+    else if (e->kind == LR_EV_END)
+      lua_pushstring(L, state_names[e->aux < 7 ? e->aux : 0]);
+    else
+      lua_pushinteger(L, e->aux);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -5, "aux");
+  lua_setfield(L, -4, "kind");
+  lua_setfield(L, -3, "task");
+  lua_setfield(L, -2, "t");
+  if (rt->trace_names_ref != LUA_NOREF && rt->trace_names_ref != 0)
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->trace_names_ref);
+  else
+    lua_newtable(L);
+  lua_setfield(L, -2, "names");
+  lua_pushnumber(L, (lua_Number)(lr__now_ns(rt) - rt->t0) / 1e9);
+  lua_setfield(L, -2, "now");
+  lua_pushboolean(L, rt->virtual_time);
+  lua_setfield(L, -2, "virtual");
+  return 1;
+}
+
+const luaL_Reg lr__trace_funcs[] = {
+  {"trace", l_trace}, {"trace_data", l_trace_data}, {"trace_name", l_trace_name}, {NULL, NULL}
+};
