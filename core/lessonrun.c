@@ -21,12 +21,18 @@ static void usage(FILE *f) {
     "  -i        enter interactive mode after executing 'script'\n"
     "  -l mod    require library 'mod' into global 'mod'\n"
     "  -v        show version information\n"
+    "  --trace[=FILE]  after the run, draw a timeline of the tasks (on stderr), or\n"
+    "                  write it to FILE.json (Chrome trace) or FILE.svg\n"
+    "  --virtual-time  simulated clock: sleeps end at once, in order; now() counts\n"
+    "                  simulated seconds (fetch is refused)\n"
+    "  --no-blocking-warnings  no warning when a blocking call holds up other tasks\n"
     "  -h        show this help\n"
     "  --        stop handling options\n"
     "  -         stop handling options and execute stdin\n"
     "  %s serve [--host H] [--port P]   run the built-in latency server\n"
+    "  %s compare A.lua B.lua [options]  run both, compare times and timelines\n"
     "A script name is looked up in the current folder, then among the lessons:\n"
-    "  %s sync.lua | async.lua | index.lua\n", progname, progname, progname);
+    "  %s sync.lua | async.lua | index.lua | cpu.lua\n", progname, progname, progname, progname);
 }
 
 static void report(const char *msg) {
@@ -139,14 +145,127 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
 
 int lr__repl(lr_state *S);
 
+/* ---- tracing and compare mode --------------------------------------------- */
+
+typedef struct {
+  const char *trace;  /* NULL: off; "": chart on stderr; else a file */
+  int virtual_time;
+  int no_warnings;
+} run_opts;
+
+static void apply(lr_state *S, const run_opts *o) {
+  lr_runtime *rt = lr__state_runtime(S);
+  if (o->virtual_time) lr__set_virtual_time(rt);
+  if (o->trace) rt->trace = 1;
+  if (o->no_warnings) rt->warn_blocking = 0;
+}
+
+/* Calls lessonrun.timeline[fn](core.trace_data(), ...) and leaves its first
+ * result on the stack (or reports the error and leaves nil). */
+static int call_timeline(lua_State *L, const char *fn, int nargs) {
+  int base = lua_gettop(L) - nargs;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "lessonrun.timeline");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) goto fail;
+  lua_getfield(L, -1, fn);
+  lua_remove(L, -2);
+  lua_insert(L, base + 1);
+  if (lua_pcall(L, nargs, 1, 0) != LUA_OK) goto fail;
+  return 1;
+fail:
+  report(lua_tostring(L, -1));
+  lua_settop(L, base);
+  lua_pushnil(L);
+  return 0;
+}
+
+static void push_trace_data(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "lessonrun.core");
+  lua_getfield(L, -1, "trace_data");
+  lua_call(L, 0, 1);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+static void trace_report(lr_state *S, const char *dest, const char *title) {
+  lua_State *L = lr_lua(S);
+  push_trace_data(L);
+  lua_pushstring(L, dest);
+  lua_pushstring(L, title);
+  call_timeline(L, "report", 3);
+  lua_pop(L, 1);
+}
+
+static int compare(int argc, char **argv, const char *scripts, const char *luadir) {
+  run_opts o = {"", 0, 0};
+  const char *names[2] = {NULL, NULL};
+  int n = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--virtual-time") == 0) o.virtual_time = 1;
+    else if (strcmp(argv[i], "--no-blocking-warnings") == 0) o.no_warnings = 1;
+    else if (argv[i][0] != '-' && n < 2) names[n++] = argv[i];
+    else { fprintf(stderr, "usage: %s compare A.lua B.lua [--virtual-time] [--no-blocking-warnings]\n", progname); return 2; }
+  }
+  if (n != 2) { fprintf(stderr, "usage: %s compare A.lua B.lua [--virtual-time]\n", progname); return 2; }
+  char *json[2] = {NULL, NULL};
+  int rc = LR_OK;
+  for (int k = 0; k < 2 && rc == LR_OK; k++) {
+    char buf[PATH_MAX * 2];
+    const char *path = find_script(names[k], scripts, buf, sizeof buf);
+    if (!path) { rc = LR_ERROR; break; }
+    lr_state *S = lr__new(luadir);
+    if (!S) { rc = LR_ERROR; break; }
+    apply(S, &o);
+    printf("=== %s ===\n", names[k]);
+    fflush(stdout);
+    rc = run_loaded(S, luaL_loadfile(lr_lua(S), path), 0);
+    fflush(stdout);
+    if (rc == LR_OK) {  /* carry the trace across states as JSON */
+      lua_State *L = lr_lua(S);
+      lua_getglobal(L, "json_encode");
+      push_trace_data(L);
+      if (lua_pcall(L, 1, 1, 0) == LUA_OK) json[k] = strdup(lua_tostring(L, -1));
+      else report(lua_tostring(L, -1));
+      lua_pop(L, 1);
+      if (!json[k]) rc = LR_ERROR;
+    }
+    lr_close(S);
+  }
+  if (rc == LR_OK) {
+    lr_state *S = lr__new(luadir);
+    lua_State *L = lr_lua(S);
+    for (int k = 0; k < 2; k++) {
+      lua_getglobal(L, "json_decode");
+      lua_pushstring(L, json[k]);
+      lua_call(L, 1, 1);
+    }
+    lua_pushstring(L, names[0]);
+    lua_pushstring(L, names[1]);
+    if (!call_timeline(L, "compare", 4)) rc = LR_ERROR;
+    lr_close(S);
+  }
+  free(json[0]);
+  free(json[1]);
+  return status_exit(rc);
+}
+
 int main(int argc, char **argv) {
   int has_e = 0, has_i = 0, has_v = 0, script = 0, use_stdin = 0;
   if (argv[0] && argv[0][0]) progname = "lessonrun";
   if (argc > 1 && strcmp(argv[1], "serve") == 0) return lr__serve_main(argc - 1, argv + 1);
+  char scripts[PATH_MAX], luadir[PATH_MAX];
+  locate(scripts, luadir, sizeof scripts);
+  if (argc > 1 && strcmp(argv[1], "compare") == 0) return compare(argc - 1, argv + 1, scripts, luadir);
+  run_opts ro = {NULL, 0, 0};
   int i;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-') break;
+    if (strcmp(a, "--trace") == 0) { ro.trace = ""; continue; }
+    if (strncmp(a, "--trace=", 8) == 0) { ro.trace = a + 8; continue; }
+    if (strcmp(a, "--virtual-time") == 0) { ro.virtual_time = 1; continue; }
+    if (strcmp(a, "--no-blocking-warnings") == 0) { ro.no_warnings = 1; continue; }
     if (strcmp(a, "--") == 0) { i++; break; }
     if (strcmp(a, "-") == 0) { use_stdin = 1; break; }
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return 0; }
@@ -168,14 +287,13 @@ int main(int argc, char **argv) {
   script = (i < argc && !use_stdin) ? i : 0;
   if (use_stdin) script = i;  /* '-' is the script: stdin */
 
-  char scripts[PATH_MAX], luadir[PATH_MAX];
-  locate(scripts, luadir, sizeof scripts);
   lr_state *S = lr__new(luadir);
   if (!S) {
     fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);
     return 1;
   }
   lua_State *L = lr_lua(S);
+  apply(S, &ro);
   create_arg_table(L, argv, argc, script ? script : argc);
   if (has_v) printf("lessonrun %s (%s, libuv %s)\n", LR_VERSION, LUA_RELEASE, uv_version_string());
 
@@ -183,6 +301,7 @@ int main(int argc, char **argv) {
   for (int j = 1; j < (script ? script : argc) && rc == LR_OK; j++) {
     const char *a = argv[j];
     if (strcmp(a, "--") == 0) break;
+    if (a[0] == '-' && a[1] == '-') continue;
     if (a[0] == '-' && (a[1] == 'e' || a[1] == 'l')) {
       const char *val = a[2] ? a + 2 : argv[++j];
       rc = a[1] == 'e' ? dochunk(S, val) : dolibrary(S, val);
@@ -197,6 +316,8 @@ int main(int argc, char **argv) {
       rc = path ? doscript(S, path, argv, argc, script) : LR_ERROR;
     }
   }
+  if (ro.trace && rc != LR_INTERRUPTED)
+    trace_report(S, ro.trace, script ? argv[script] : "(command line)");
   if (rc != LR_INTERRUPTED) {
     if (has_i) {
       rc = lr__repl(S);

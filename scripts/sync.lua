@@ -1,6 +1,7 @@
 -- sync.lua: three tasks run one after another.  blocking_sleep stops the
--- whole program while it waits (like Python's time.sleep), so the waits add
--- up: 1 + 2 + 3 = about 6 seconds.  Compare with async.lua.
+-- whole program while it waits (like Python's time.sleep), and each task is
+-- waited for before the next starts, so the waits add up: 1 + 2 + 3 = about
+-- 6 seconds.  Compare with async.lua.
 local function task(name, duration)
   print(("Task %s started"):format(name))
   blocking_sleep(duration)
@@ -8,7 +9,7 @@ local function task(name, duration)
 end
 
 local start = now()
-task("A", 1)
-task("B", 2)
-task("C", 3)
+spawn(task, "A", 1):wait()
+spawn(task, "B", 2):wait()
+spawn(task, "C", 3):wait()
 print(("Total time: %.2f seconds"):format(now() - start))
