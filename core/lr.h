@@ -144,6 +144,7 @@ struct lr_runtime {
   int warn_blocking;
   int warned_ref;        /* table: call site -> true */
   size_t nfetch;         /* transfers in flight on the multi */
+  int jobs;              /* offload jobs on the thread pool */
 
   /* HTTP (curl_uv.c, fetch.c): created on first use, so startup stays cheap */
   void *multi;           /* CURLM* */
@@ -213,6 +214,9 @@ void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
 /* semaphore.c */
 extern const luaL_Reg lr__semaphore_funcs[];
 void lr__semaphore_open(lua_State *L);
+
+/* offload.c */
+extern const luaL_Reg lr__offload_funcs[];
 
 /* term.c */
 extern const luaL_Reg lr__term_funcs[];

@@ -63,6 +63,7 @@ int luaopen_lessonrun(lua_State *L) {
   setfuncs(L, lr__term_funcs);
   setfuncs(L, lr__trace_funcs);
   setfuncs(L, lr__warn_funcs);
+  setfuncs(L, lr__offload_funcs);
   lr__fetch_open(L);
   lr__semaphore_open(L);
   lua_pushliteral(L, LR_VERSION);

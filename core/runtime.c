@@ -39,7 +39,7 @@ static int runtime_gc(lua_State *L) {
   lr__fetch_close(rt);
   lr__curl_close(rt);
   uv_walk(&rt->loop, close_walk, NULL);
-  while (rt->handles_open > 0 && uv_run(&rt->loop, UV_RUN_ONCE) != 0) {}
+  while ((rt->handles_open > 0 || rt->jobs > 0) && uv_run(&rt->loop, UV_RUN_ONCE) != 0) {}
   uv_run(&rt->loop, UV_RUN_NOWAIT);
   uv_loop_close(&rt->loop);
   lr__timers_close(rt);

@@ -24,6 +24,7 @@ local M = {
   isatty = core.isatty,
   termwidth = core.termwidth,
   blocking_warnings = core.blocking_warnings,
+  offload = core.offload,               -- run a function on a worker thread
 }
 
 M.json_null = core.json_decode("null")
