@@ -500,6 +500,7 @@ static int l_blocking_fetch(lua_State *L) {
   lr__block_end(L, rt, LR_W_BLOCKING_FETCH, began, ready);
   if (f->result == CURLE_ABORTED_BY_CALLBACK && (int)lr__sigint_count != seen) {
     fetch_free(f);
+    lua_sethook(L, NULL, 0, 0);  /* the handler's hook: this error is the interruption */
     rt->interrupted = 1;
     lr_task *t = lr__current(L);
     if (t) t->interrupted = 1;

@@ -308,8 +308,14 @@ int main(int argc, char **argv) {
     }
   }
   if (rc == LR_OK && script) {
-    if (use_stdin) {
-      rc = run_loaded(S, luaL_loadfile(L, NULL), 0);
+    if (use_stdin) {  /* "-": stdin is the script, what follows its arguments */
+      int st = luaL_loadfile(L, NULL), nargs = 0;
+      if (st == LUA_OK) {
+        nargs = argc - script - 1;
+        luaL_checkstack(L, nargs + 1, "too many arguments to script");
+        for (int k = script + 1; k < argc; k++) lua_pushstring(L, argv[k]);
+      }
+      rc = run_loaded(S, st, nargs);
     } else {
       char buf[PATH_MAX * 2];
       const char *path = find_script(argv[script], scripts, buf, sizeof buf);
@@ -318,7 +324,7 @@ int main(int argc, char **argv) {
   }
   if (ro.trace && rc != LR_INTERRUPTED)
     trace_report(S, ro.trace, script ? argv[script] : "(command line)");
-  if (rc != LR_INTERRUPTED) {
+  if (rc == LR_OK || (rc == LR_ERROR && script && has_i)) {  /* lua.c: a failed -e/-l ends it */
     if (has_i) {
       rc = lr__repl(S);
     } else if (!script && !has_e && !has_v) {

@@ -106,6 +106,7 @@ struct lr_runtime {
   lua_State *L;          /* main thread */
   int closed;
   int driving;           /* > 0 while a driver loop runs */
+  int polling;           /* inside uv_run */
   lua_State *running;    /* coroutine being resumed now (for SIGINT hook) */
   lr_task *current;      /* task being resumed now */
   uint64_t next_id;
@@ -160,6 +161,8 @@ struct lr_runtime {
 lr_runtime *lr__runtime(lua_State *L);      /* from upvalue 1 */
 lr_runtime *lr__get_runtime(lua_State *L);  /* from the registry, creating it */
 void lr__drive_step(lr_runtime *rt, int may_block);
+void lr__run_ready(lr_runtime *rt);
+void lr__poll(lr_runtime *rt, int may_block);
 int lr__run_until(lr_runtime *rt, lr_task *t);
 void lr__shutdown_tasks(lr_runtime *rt);
 

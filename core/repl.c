@@ -222,7 +222,8 @@ int lr__repl(lr_state *S) {
         start_input(&r);
         continue;
       }
-      lr__drive_step(rt, 1);
+      lr__run_ready(rt);
+      if (!lr__finished(r.entry)) lr__poll(rt, 1);
       continue;
     }
     if (!r.tty) {

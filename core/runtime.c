@@ -103,8 +103,8 @@ lr_runtime *lr__get_runtime(lua_State *L) {
 }
 
 /* Resume every task that is ready now (not those woken meanwhile: they wait
- * for the next round, after the loop has polled once), then run the loop. */
-void lr__drive_step(lr_runtime *rt, int may_block) {
+ * for the next round, after the loop has polled once). */
+void lr__run_ready(lr_runtime *rt) {
   size_t n = rt->rq_len;
   while (n-- > 0 && rt->rq_len > 0) {
     lr_task *t = rt->rq[rt->rq_head];
@@ -112,12 +112,22 @@ void lr__drive_step(lr_runtime *rt, int may_block) {
     rt->rq_len--;
     lr__resume(rt, t);
   }
+}
+
+/* Run the loop once: without blocking if a task is ready, else until an
+ * event comes.  A callback that readies a task stops the loop (lr__wake),
+ * so an overdue timer does not leave its task waiting for the next one. */
+void lr__poll(lr_runtime *rt, int may_block) {
   if (rt->virtual_time && rt->rq_len == 0 && may_block && lr__virtual_advance(rt))
     may_block = 0;  /* simulated time: never wait for a timer */
-  if (rt->rq_len > 0 || !may_block)
-    uv_run(&rt->loop, UV_RUN_NOWAIT);
-  else
-    uv_run(&rt->loop, UV_RUN_ONCE);
+  rt->polling = 1;
+  uv_run(&rt->loop, rt->rq_len > 0 || !may_block ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+  rt->polling = 0;
+}
+
+void lr__drive_step(lr_runtime *rt, int may_block) {
+  lr__run_ready(rt);
+  lr__poll(rt, may_block);
 }
 
 /* Nothing is ready and no handle can fire: every waiting task waits forever.
@@ -147,7 +157,9 @@ int lr__run_until(lr_runtime *rt, lr_task *t) {
     if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && rt->heap_len)) {
       if (!break_deadlock(rt)) { rc = -1; break; }
     }
-    lr__drive_step(rt, 1);
+    lr__run_ready(rt);
+    if (lr__finished(t)) break;  /* don't wait for unrelated timers */
+    lr__poll(rt, 1);
   }
   if (--rt->driving == 0) lr__sigint_restore(rt);
   return rc;
@@ -162,7 +174,9 @@ void lr__shutdown_tasks(lr_runtime *rt) {
     if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && rt->heap_len) &&
         !break_deadlock(rt))
       break;
-    lr__drive_step(rt, 1);
+    lr__run_ready(rt);
+    if (rt->nlive == 0) break;
+    lr__poll(rt, 1);
   }
   if (--rt->driving == 0) lr__sigint_restore(rt);
 }

@@ -288,6 +288,7 @@ void lr__wake(lr_task *t, int why) {
   t->wake = why;
   t->state = LR_READY;
   rq_push(t->rt, t);
+  if (t->rt->polling) uv_stop(&t->rt->loop);  /* let the driver run it now */
 }
 
 int lr__park(lua_State *L, lr_task *t, int what, lr_cleanup_fn cleanup, void *data,

@@ -207,6 +207,7 @@ static int l_blocking_sleep(lua_State *L) {
   if (s > 1e9) { ts.tv_sec = (time_t)1e9; ts.tv_nsec = 0; }
   while (nanosleep(&ts, &rem) != 0 && errno == EINTR) {
     if ((int)lr__sigint_count != seen) {
+      lua_sethook(L, NULL, 0, 0);  /* the handler's hook: this error is the interruption */
       lr_task *t = lr__current(L);
       if (t) t->interrupted = 1;
       rt->interrupted = 1;

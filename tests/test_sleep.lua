@@ -50,7 +50,7 @@ end)
 
 test("a shorter sleep started later wakes first", function()
   local log = {}
-  local long = spawn(function() sleep(0.1) log[#log + 1] = "long" end)
+  local long = spawn(function() sleep(0.3) log[#log + 1] = "long" end)
   sleep(0.02)
   local short = spawn(function() sleep(0.01) log[#log + 1] = "short" end)
   gather(long, short)
@@ -101,7 +101,7 @@ test("now() counts seconds (it agrees with os.time over 1 s)", function()
   while os.time() == s0 do sleep(0.01) end
   local n0, s1 = now(), os.time()
   while os.time() == s1 do sleep(0.01) end
-  near(now() - n0, 0.9, 1.2, "one os.time() second measured with now()")
+  near(now() - n0, 0.8, 1.3, "one os.time() second measured with now()")
 end, { timeout = 5 })
 
 test("100 tasks sleeping 0.2 s finish together, not one after another", function()
@@ -176,11 +176,11 @@ test("a cancelled sleeper's timer does not fire later", function()
   -- cancel many sleepers and check that the survivors still wake on time
   local tasks, woken = {}, 0
   for i = 1, 50 do
-    tasks[i] = spawn(function() sleep(0.03) woken = woken + 1 end)
+    tasks[i] = spawn(function() sleep(0.3) woken = woken + 1 end)
   end
   sleep(0)
   for i = 1, 50, 2 do tasks[i]:cancel() end
-  sleep(0.1)
+  sleep(0.5)
   eq(woken, 25)
   for i = 1, 50 do eq(tasks[i]:state(), i % 2 == 1 and "cancelled" or "done", "task " .. i) end
 end)

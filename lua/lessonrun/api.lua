@@ -44,17 +44,20 @@ local function tasks_of(fname, ...)
     args, listform = args[1], true
     n = #args
   end
+  local me = core.current()
+  for i = 1, n do  -- check them all before starting any
+    local a = args[i]
+    local where = listform and ("item " .. i .. " of the list") or ("argument #" .. i)
+    if a == me and me ~= nil then
+      error(("bad %s to '%s' (a task cannot wait for itself)"):format(where, fname), 3)
+    elseif not istask(a) and not callable(a) then
+      error(("bad %s to '%s' (function or task expected, got %s)"):format(where, fname, type(a)), 3)
+    end
+  end
   local list = {}
   for i = 1, n do
     local a = args[i]
-    if istask(a) then
-      list[i] = a
-    elseif callable(a) then
-      list[i] = spawn(a)
-    else
-      local where = listform and ("item " .. i .. " of the list") or ("argument #" .. i)
-      error(("bad %s to '%s' (function or task expected, got %s)"):format(where, fname, type(a)), 3)
-    end
+    list[i] = istask(a) and a or spawn(a)
   end
   return list, n, listform
 end

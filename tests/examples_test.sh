@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs one program of examples/ and checks what it prints and how long it
+# takes (each example shows something that can go wrong).
+#   examples_test.sh NAME LESSONRUN EXAMPLES_DIR EMBED_BINARY
+# Checks are written as strings that expect/check eval later, when the
+# variables they name are set:
+# shellcheck disable=SC2016,SC2034
+set -euo pipefail
+NAME=$1 LR=$2 EX=$3 EMBED=$4
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP"
+
+t0=$(date +%s%N)
+set +e
+if [ "$NAME" = embed ]; then "$EMBED" >out 2>err; else "$LR" "$EX/$NAME.lua" >out 2>err; fi
+rc=$?
+set -e
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "--- $NAME (exit $rc, $ms ms) ---"
+cat out err
+echo "---"
+
+failed=0
+check() {  # check NAME CONDITION...
+  local what=$1
+  shift
+  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; failed=$((failed + 1)); fi
+}
+line() { sed -n "$1p" out; }
+# in_range X LO HI: LO <= X <= HI, decimals allowed
+in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x + 0 >= lo && x + 0 <= hi) }'; }
+
+check "exit status 0" [ "$rc" -eq 0 ]
+case "$NAME" in
+  embed)
+    check "gather and sleep work in an embedded chunk" grep -q "^tea and toast from C in " out
+    secs=$(sed -n 's/^tea and toast from C in \([0-9.]*\) s$/\1/p' out)
+    check "the two 0.3 s sleeps overlapped (${secs:-?} s, not 0.6)" in_range "${secs:-0}" 0.3 0.5
+    check "an error comes back with its message" grep -q "^error, as expected: kitchen:1: burnt toast$" out
+    check "... and the task's traceback" grep -q "stack traceback of task" out
+    check "nothing on stderr" [ ! -s err ]
+    ;;
+  timeout_race)
+    check "a job within its deadline returns its result" [ "$(line 1)" = "small file downloaded" ]
+    check "a job past its deadline is cancelled" [ "$(line 2)" = $'nil\ttimed out' ]
+    check "a job's own error is passed on" [ "$(line 3)" = $'false\tdisk full' ]
+    secs=$(sed -n 's/^took \([0-9.]*\) s, not 30$/\1/p' out)
+    check "the slow job was stopped at its deadline (${secs:-?} s)" in_range "${secs:-0}" 0.5 3
+    ;;
+  worker_pool)
+    check "results in order" [ "$(line 1)" = "results: 1 4 9 16 25 36 49 64" ]
+    check "at most 3 at once" grep -q "^at most 3 at once," out
+    # 8 jobs of 0.1 s, 3 at a time: 3 rounds (all at once: 0.1 s, one by one: 0.8 s)
+    secs=$(sed -n 's/^at most [0-9]* at once, \([0-9.]*\) s in all.*/\1/p' out)
+    check "3 rounds of 0.1 s (${secs:-?} s)" in_range "${secs:-0}" 0.3 0.6
+    ;;
+  pipeline)
+    check "results used in order" \
+      eval '[ "$(head -n5 out)" = "$(printf "page %d rendered\n" 1 2 3 4 5)" ]'
+    # the slowest page takes 0.25 s; one after another would be 0.75 s
+    secs=$(sed -n 's/^\([0-9.]*\) s in all.*/\1/p' out)
+    check "the time of the slowest page, not the sum (${secs:-?} s)" in_range "${secs:-0}" 0.25 0.6
+    ;;
+  *)
+    echo "no checks for example $NAME"
+    exit 2
+    ;;
+esac
+[ "$failed" -eq 0 ]
