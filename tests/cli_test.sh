@@ -247,45 +247,44 @@ normal_checks() {
 }
 
 # ---- known bugs -----------------------------------------------------------------
-# Each check below reproduces a bug described in tests/README.md; they run
-# (and fail, until fixed) with LR_TESTS=known_bugs, as the ctest entry
-# cli.known_bugs does.
+# Each check below reproduces a bug that was found and fixed (tests/README.md).
 known_bug_checks() {
-  # KNOWN BUG (tests/README.md, "-l failure"): the failure is reported, then
+  # Regression test (tests/README.md, fixed bugs, "-l failure"): the failure is reported, then
   # lessonrun goes on to run stdin (or the REPL) and exits 0.
   run -l no_such_module_xyz
-  expect "-l of a missing module: exit 1 [KNOWN BUG]" eval '[ "$rc" -eq 1 ] && has "$err" "no_such_module_xyz"'
+  expect "-l of a missing module: exit 1" eval '[ "$rc" -eq 1 ] && has "$err" "no_such_module_xyz"'
 
-  # KNOWN BUG (tests/README.md, "stdin script args"): lua5.4 passes the args
+  # Regression test (tests/README.md, fixed bugs, "stdin script args"): lua5.4 passes the args
   # after '-' as ... too; lessonrun passes none.
   set +e
   out=$(printf 'print(select("#", ...), ...)\n' | "$LR" - a b 2>"$TMP/err"); rc=$?
   set -e
   err=$(cat "$TMP/err")
-  expect "'-': ... holds the script args, as in lua5.4 [KNOWN BUG]" eval '[ "$rc" -eq 0 ] && [ "$out" = $'"'"'2\ta\tb'"'"' ]'
+  expect "'-': ... holds the script args, as in lua5.4" eval '[ "$rc" -eq 0 ] && [ "$out" = $'"'"'2\ta\tb'"'"' ]'
 
-  # KNOWN BUG (tests/README.md, "driver does not return"): the main task's end
+  # Regression test (tests/README.md, fixed bugs, "driver does not return"): the main task's end
   # is noticed only when the leftover task's timer fires, 2 s later.
   t0=$(ms)
   run -e 'spawn(function() sleep(2) print("never") end) sleep(0.01) print("main done")'
   dt=$(( $(ms) - t0 ))
-  expect "a task left sleeping is cancelled at exit without waiting for its timer [KNOWN BUG]" \
+  expect "a task left sleeping is cancelled at exit without waiting for its timer" \
     eval '[ "$rc" -eq 0 ] && [ "$out" = "main done" ] && [ "$dt" -lt 1000 ]'
   echo "     (took $dt ms)"
 
-  # KNOWN BUG (tests/README.md, "driver does not return"): the interrupted
+  # Regression test (tests/README.md, fixed bugs, "driver does not return"): the interrupted
   # main task ends at once, but lessonrun notices only when the other task's
   # 60 s timer fires.
-  interrupt "sleep(math.huge) while another task sleeps [KNOWN BUG]" \
+  interrupt "sleep(math.huge) while another task sleeps" \
     'spawn(function() sleep(60) end) sleep(math.huge)'
 
-  # KNOWN BUG (tests/README.md, "Ctrl-C in blocking_sleep"): blocking_sleep
+  # Regression test (tests/README.md, fixed bugs, "Ctrl-C in blocking_sleep"): blocking_sleep
   # raises the cancellation itself but leaves the signal handler's hook set,
   # so a second, uncatchable cancellation fires right after the pcall.
-  second "cancellation caught in blocking_sleep [KNOWN BUG]" \
+  second "cancellation caught in blocking_sleep" \
     'local ok, e = pcall(blocking_sleep, 30) print("caught " .. tostring(iscancelled(e))) io.stdout:flush() while true do end'
 }
 
-if [ "${LR_TESTS:-}" = known_bugs ]; then known_bug_checks; else normal_checks; fi
+normal_checks
+known_bug_checks
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -13,7 +13,7 @@ local lr = rawget(_G, "lessonrun") or require "lessonrun"
 
 local H = { passed = 0, failed = 0, lr = lr }
 local only = os.getenv("TEST_ONLY")  -- run only the tests whose name has this
--- Tests named "... [KNOWN BUG]" reproduce a bug that is not fixed yet (see
+-- Tests named "..." reproduce a bug that is not fixed yet (see
 -- tests/README.md).  They run only with LR_TESTS=known_bugs, and then alone,
 -- so the other tests of a file keep their meaning meanwhile.
 local known_bugs_mode = os.getenv("LR_TESTS") == "known_bugs"

@@ -57,10 +57,10 @@ test("gather's list form names the bad item", function()
   h.match(err, "bad item 2 of the list to 'settle'")
 end)
 
--- KNOWN BUG (see tests/README.md, "gather(fn, 42)"): gather spawns its
+-- Regression test (tests/README.md, fixed bugs, "gather(fn, 42)"): gather spawns its
 -- functions one by one while it checks its arguments, so the ones before
 -- the bad argument are started, and left running, although gather raised.
-test("a bad argument to gather starts nothing [KNOWN BUG]", function()
+test("a bad argument to gather starts nothing", function()
   local ran = false
   raises("bad argument #2", function() gather(function() ran = true end, 42) end)
   sleep(0.01)
@@ -85,10 +85,10 @@ test("task methods check their self", function()
   t:wait()
 end)
 
--- KNOWN BUG (see tests/README.md, "gather(current())"): gather's misuse
+-- Regression test (tests/README.md, fixed bugs, "gather(current())"): gather's misuse
 -- error is caught in api.lua, which then cancels every task in the list,
 -- here the caller itself, so the caller dies at its next wait point.
-test("gather(current()) is an error that leaves the caller alive [KNOWN BUG]", function()
+test("gather(current()) is an error that leaves the caller alive", function()
   raises("cannot wait for itself", function() gather(current()) end)
   local okp, err = pcall(sleep, 0)
   ok(okp, "the caller was cancelled by its own misuse of gather: " .. tostring(err))

@@ -113,10 +113,10 @@ test("waiting from the main thread for a task that can never finish: deadlock er
   raises("deadlock", t.wait, t)
 end, main)
 
--- KNOWN BUG (see tests/README.md, "driver does not return"): when the task a
+-- Regression test (tests/README.md, fixed bugs, "driver does not return"): when the task a
 -- main-thread call waits for finishes while another task sleeps, the call
 -- returns only when that other sleep ends (here 2 s later).
-test("sleep from the main thread returns on time while another task sleeps longer [KNOWN BUG]", function()
+test("sleep from the main thread returns on time while another task sleeps longer", function()
   local other = lr.spawn(function() lr.sleep(2) end)
   local t0 = lr.now()
   lr.sleep(0.05)

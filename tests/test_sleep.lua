@@ -137,12 +137,12 @@ test("blocking_sleep stops every task, sleep only the caller", function()
   ok(woke >= 0.15, "the sleeper could only wake after blocking_sleep: " .. tostring(woke))
 end)
 
--- KNOWN BUG (see tests/README.md, "overdue timer"): when a task keeps the
+-- Regression test (tests/README.md, fixed bugs, "overdue timer"): when a task keeps the
 -- loop busy past another task's deadline, that task is woken only when the
 -- next timer fires (here 1.5 s later), because uv_run(UV_RUN_ONCE) runs the
 -- overdue timer and then still blocks in poll until the next one.  No
 -- watchdog here: its ticks are timers too, and would hide the bug.
-test("an overdue sleeper wakes at once, even with a later timer pending [KNOWN BUG]", function()
+test("an overdue sleeper wakes at once, even with a later timer pending", function()
   local later = spawn(function() sleep(1.5) end)
   local t = spawn(function() sleep(0.01) end)
   sleep(0)
