@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all build demo test test-release test-asan install bench clean
+.PHONY: all build demo test test-release test-asan install bench pictures clean
 
 all: build
 
@@ -16,6 +16,8 @@ build:
 demo: build
 	$(BUILD)/lessonrun sync.lua
 	$(BUILD)/lessonrun async.lua
+	$(BUILD)/lessonrun index.lua
+	$(BUILD)/lessonrun cpu.lua
 
 # The whole suite, then again under AddressSanitizer + UBSan.
 test: test-release test-asan
@@ -33,6 +35,12 @@ install: build
 
 bench: build
 	bash bench/run.sh
+
+# the timelines shown in the README
+pictures: build
+	$(BUILD)/lessonrun --virtual-time --trace=docs/sync.svg sync.lua >/dev/null
+	$(BUILD)/lessonrun --virtual-time --trace=docs/async.svg async.lua >/dev/null
+	$(BUILD)/lessonrun --trace=docs/index.svg index.lua >/dev/null
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

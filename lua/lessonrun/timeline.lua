@@ -258,11 +258,18 @@ function M.svg(r, opts)
       x, ay, x, ay + 5, x, ay + 18, xml(fmt_time(t)))
     t = t + step
   end
-  local lx = label_w
+  local lx, used = label_w, {}
+  for i = 1, n do
+    for _, s in ipairs(tasks[i].segs) do used[s[3] == "wait" and s[4] or s[3]] = true end
+  end
+  used.gather = used.gather or used.wait
   for _, k in ipairs({ "run", "block", "ready", "sleep", "fetch", "gather", "semaphore", "offload" }) do
-    o[#o + 1] = ('<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>'):format(
-      lx, ay + 30, COLORS[k], lx + 14, ay + 39, k == "block" and "blocking" or k)
-    lx = lx + 78
+    if used[k] then
+      local label = k == "block" and "blocking call" or k == "gather" and "gather/wait" or k == "run" and "running" or k
+      o[#o + 1] = ('<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>'):format(
+        lx, ay + 30, COLORS[k], lx + 14, ay + 39, label)
+      lx = lx + 24 + 8 * #label
+    end
   end
   local wall, busy, conc = M.summary(r)
   o[#o + 1] = ('<text x="10" y="%d">wall %.2f s, task time %.2f s, concurrency %.1fx</text>'):format(ay + 60, wall, busy, conc)
