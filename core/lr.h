@@ -191,6 +191,8 @@ void lr__timers_init(lr_runtime *rt);
 void lr__timers_close(lr_runtime *rt);
 uint64_t lr__now_ns(lr_runtime *rt);
 size_t lr__overdue(lr_runtime *rt);
+int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s);
+void lr__timer_remove(lr_runtime *rt, lr_task *t);
 int lr__virtual_advance(lr_runtime *rt);
 void lr__set_virtual_time(lr_runtime *rt);
 extern const luaL_Reg lr__timer_funcs[];

@@ -1,6 +1,7 @@
 /* Tasks: a coroutine plus its scheduling state.  C resumes them (only from
  * the driver, never from inside a libuv callback), parks them at wait
  * points, wakes and cancels them.  Lua sees a "lessonrun.Task" userdata. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -498,6 +499,52 @@ static int t_wait(lua_State *L) {
   return lr__park(L, t, LR_W_WAIT, group_cleanup, g, (lua_KContext)g, wait_k);
 }
 
+/* core.wait_for(task, seconds) -> true if the task finished in time, false
+ * if the time ran out first (the task goes on; the caller decides). */
+static void wait_for_cleanup(lr_task *t) {
+  group_unlink(t->park_data);
+  lr__timer_remove(t->rt, t);
+}
+
+static int wait_for_k(lua_State *L, int status, lua_KContext ctx) {
+  lr_group *g = (lr_group *)ctx;
+  lr_task *t = lr__current(L);
+  (void)status;
+  group_unlink(g);
+  lr__timer_remove(t->rt, t);
+  lr__check_cancel(L, t);
+  lua_pushboolean(L, lr__finished(lr__checktask(L, 1)));
+  return 1;
+}
+
+static int l_wait_for(lua_State *L) {
+  lr_task *c = lr__checktask(L, 1);
+  lua_Number s = luaL_checknumber(L, 2);
+  luaL_argcheck(L, s >= 0, 2, "seconds must be >= 0");
+  lua_settop(L, 2);
+  lr_task *t = lr__current(L);
+  if (!t) return lr__in_task_or_drive(L, "timeout", l_wait_for);
+  if (c == t) return luaL_error(L, "timeout: a task cannot wait for itself");
+  lr__check_cancel(L, t);
+  if (lr__finished(c)) { lua_pushboolean(L, 1); return 1; }
+  if (!lua_isyieldable(L))
+    return luaL_error(L, "timeout: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  lr_group *g = group_new(L, t, 1, 0);
+  lua_insert(L, 2);  /* keep the task at 1 for the continuation */
+  group_watch(g, 0, c);
+  if (!isinf(s) && lr__timer_add(t->rt, t, s) != 0) {
+    group_unlink(g);
+    return luaL_error(L, "timeout: not enough memory");
+  }
+  return lr__park(L, t, LR_W_WAIT, wait_for_cleanup, g, (lua_KContext)g, wait_for_k);
+}
+
+/* task:cancelling() -> true once cancel() was called on it */
+static int t_cancelling(lua_State *L) {
+  lua_pushboolean(L, lr__checktask(L, 1)->cancel_requested);
+  return 1;
+}
+
 /* ---- the rest of the task API ------------------------------------------ */
 
 static const char *const state_names[] = {
@@ -579,7 +626,7 @@ static int t_id(lua_State *L) {
 static const luaL_Reg task_methods[] = {
   {"wait", t_wait}, {"cancel", t_cancel}, {"state", t_state}, {"done", t_done},
   {"result", t_result}, {"error", t_error}, {"traceback", t_traceback},
-  {"name", t_name}, {"id", t_id}, {NULL, NULL}
+  {"name", t_name}, {"id", t_id}, {"cancelling", t_cancelling}, {NULL, NULL}
 };
 
 /* spawn(fn, ...) -> task */
@@ -636,7 +683,7 @@ static int l_ntasks(lua_State *L) {
 const luaL_Reg lr__task_funcs[] = {
   {"spawn", l_spawn}, {"current", l_current}, {"waitall", l_waitall},
   {"results", l_results}, {"reraise", l_reraise}, {"istask", l_istask},
-  {"ntasks", l_ntasks}, {NULL, NULL}
+  {"ntasks", l_ntasks}, {"wait_for", l_wait_for}, {NULL, NULL}
 };
 
 void lr__task_open(lua_State *L, lr_runtime *rt) {

@@ -138,12 +138,33 @@ static lua_Number check_seconds(lua_State *L, int arg, int allow_inf) {
   return s;
 }
 
-static void sleep_cleanup(lr_task *t) {
+/* Put t in the heap to be woken after s seconds (s finite, >= 0). */
+int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s) {
+  if (rt->heap_len == rt->heap_cap) {
+    size_t cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
+    lr_sleeper *h = realloc(rt->heap, cap * sizeof *h);
+    if (!h) return -1;
+    rt->heap = h;
+    rt->heap_cap = cap;
+  }
+  double ns = s * 1e9;
+  uint64_t now = lr__now_ns(rt);
+  uint64_t d = ns >= (double)(UINT64_MAX - now) ? UINT64_MAX : now + (uint64_t)ns;
+  lr_sleeper e = { d, rt->heap_seq++, t };
+  rt->heap[rt->heap_len++] = e;
+  heap_up(rt, rt->heap_len - 1);
+  arm(rt);
+  return 0;
+}
+
+void lr__timer_remove(lr_runtime *rt, lr_task *t) {
   if (t->heap_idx != SIZE_MAX) {
-    heap_remove(t->rt, t->heap_idx);
-    arm(t->rt);
+    heap_remove(rt, t->heap_idx);
+    arm(rt);
   }
 }
+
+static void sleep_cleanup(lr_task *t) { lr__timer_remove(t->rt, t); }
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
@@ -169,22 +190,7 @@ static int l_sleep(lua_State *L) {
     lr__wake(t, LR_WAKE_OK);
     return lua_yieldk(L, 0, 0, sleep_k);
   }
-  if (!isinf(s)) {
-    if (rt->heap_len == rt->heap_cap) {
-      size_t cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
-      lr_sleeper *h = realloc(rt->heap, cap * sizeof *h);
-      if (!h) return luaL_error(L, "sleep: not enough memory");
-      rt->heap = h;
-      rt->heap_cap = cap;
-    }
-    double ns = s * 1e9;
-    uint64_t now = lr__now_ns(rt);
-    uint64_t d = ns >= (double)(UINT64_MAX - now) ? UINT64_MAX : now + (uint64_t)ns;
-    lr_sleeper e = { d, rt->heap_seq++, t };
-    rt->heap[rt->heap_len++] = e;
-    heap_up(rt, rt->heap_len - 1);
-    arm(rt);
-  }
+  if (!isinf(s) && lr__timer_add(rt, t, s) != 0) return luaL_error(L, "sleep: not enough memory");
   return lr__park(L, t, LR_W_SLEEP, sleep_cleanup, NULL, 0, sleep_k);
 }
 

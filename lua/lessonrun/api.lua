@@ -114,6 +114,34 @@ function M.settle(...)
   return table.unpack(out, 1, n)
 end
 
+--- timeout(seconds, fn, ...) -> fn's results, if it ends within seconds
+-- fn runs as a child task; when the time is up it is cancelled (whatever it
+-- waits on is undone), allowed to unwind, and a {kind="timeout"} error is
+-- raised here.  Scopes nest: the inner deadline fires first, and catching
+-- it does not lose the outer one.  If the caller is cancelled, so is fn, and
+-- the cancellation (not a timeout) goes on.
+function M.timeout(seconds, fn, ...)
+  if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 then
+    error(("bad argument #1 to 'timeout' (seconds must be a number >= 0, got %s)"):format(
+      type(seconds) == "number" and tostring(seconds) or type(seconds)), 2)
+  end
+  if not callable(fn) then
+    error(("bad argument #2 to 'timeout' (function expected, got %s)"):format(type(fn)), 2)
+  end
+  local child = spawn(fn, ...)
+  local ok, finished = pcall(core.wait_for, child, seconds)
+  if not ok then  -- we were cancelled (or misused): take the child with us
+    child:cancel()
+    error(finished, 0)
+  end
+  if finished then return child:wait() end
+  child:cancel()
+  pcall(child.wait, child)  -- let it run its cleanups
+  local me = core.current()
+  if me and me:cancelling() then core.sleep(0) end  -- our own cancellation wins
+  error(core.error("timeout", ("timeout: gave up after %g seconds"):format(seconds)), 2)
+end
+
 --- run(fn, ...) -> fn's results
 -- Runs fn as the root task and drives the loop until it ends (for a stock
 -- lua5.4 or any plain Lua code).  Inside a task it simply calls fn.
