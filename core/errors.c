@@ -36,7 +36,7 @@ void lr__push_cancel(lua_State *L, lr_runtime *rt) {
     lua_setfield(L, -2, "message");
     push_mt(L);
     lua_setmetatable(L, -2);
-    rt->cancel_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    rt->cancel_ref = lr__ref(L, rt);
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->cancel_ref);
 }

@@ -146,6 +146,7 @@ struct lr_runtime {
   int warned_ref;        /* table: call site -> true */
   size_t nfetch;         /* transfers in flight on the multi */
   int jobs;              /* offload jobs on the thread pool */
+  long nrefs;            /* registry refs held (lr__ref/lr__unref) */
 
   /* HTTP (curl_uv.c, fetch.c): created on first use, so startup stays cheap */
   void *multi;           /* CURLM* */
@@ -156,6 +157,12 @@ struct lr_runtime {
   void (*on_sigint)(lr_runtime *rt, void *ud);  /* REPL overrides */
   void *on_sigint_ud;
 };
+
+/* Registry references the C side holds, counted so that a debug build can
+ * check none is left at shutdown (runtime.c). */
+#define lr__ref(L, rt) ((rt)->nrefs++, luaL_ref((L), LUA_REGISTRYINDEX))
+#define lr__unref(L, rt, r) \
+  do { if ((r) >= 0) { (rt)->nrefs--; luaL_unref((L), LUA_REGISTRYINDEX, (r)); } } while (0)
 
 /* runtime.c */
 lr_runtime *lr__runtime(lua_State *L);      /* from upvalue 1 */

@@ -131,7 +131,7 @@ static void handle_line(repl_t *r, char *line) {
   free(code);
   if (c < 0) return;
   r->entry = lr__spawn(L, r->rt, lua_gettop(L), 0);
-  r->entry_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  r->entry_ref = lr__ref(L, r->rt);
   lua_pop(L, 1);  /* the chunk */
   r->rt->root = r->entry;
 }
@@ -163,7 +163,7 @@ static void entry_done(repl_t *r) {
     report(r, lua_pushfstring(L, "%s\n%s", lua_tostring(L, -2), lua_tostring(L, -1)));
     lua_pop(L, 4);
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, r->entry_ref);
+  lr__unref(L, r->rt, r->entry_ref);
   r->entry = NULL;
   r->rt->root = NULL;
   r->rt->interrupted = 0;

@@ -1,5 +1,6 @@
 /* The runtime: one per Lua state, held in the registry (as luv does).  It owns
  * the libuv loop, the ready queue and the sleepers, and drives them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,19 @@ static int runtime_gc(lua_State *L) {
       t->cleanup = NULL;
       c(t);
     }
+    lr__unref(L, rt, t->ref);
+    t->ref = LUA_NOREF;
   }
+  lr__unref(L, rt, rt->cancel_ref);
+  lr__unref(L, rt, rt->trace_names_ref);
+  lr__unref(L, rt, rt->warned_ref);
+  rt->cancel_ref = rt->trace_names_ref = rt->warned_ref = LUA_NOREF;
+#ifndef NDEBUG
+  if (rt->nrefs != 0) {  /* a path that took a ref and never let it go */
+    fprintf(stderr, "lessonrun: %ld registry reference(s) leaked\n", rt->nrefs);
+    abort();
+  }
+#endif
   lr__fetch_close(rt);
   lr__curl_close(rt);
   uv_walk(&rt->loop, close_walk, NULL);

@@ -60,7 +60,7 @@ lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs) {
   t->co = co;
   *(lr_task **)lua_getextraspace(co) = t;
   lua_pushvalue(L, -1);
-  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  t->ref = lr__ref(L, rt);
   t->id = rt->next_id++;
   t->state = LR_PENDING;
   if (rt->trace) lr__trace_spawn(L, rt, t, first, nargs);
@@ -191,7 +191,7 @@ static void finish(lr_runtime *rt, lr_task *t, int state) {
     if (state != LR_DONE && !g->first_failed) g->first_failed = (int)(w - g->nodes) + 1;
     if (g->pending == 0 || (state != LR_DONE && g->failfast)) lr__wake(g->waiter, LR_WAKE_OK);
   }
-  luaL_unref(rt->L, LUA_REGISTRYINDEX, t->ref);
+  lr__unref(rt->L, rt, t->ref);
   t->ref = LUA_NOREF;
 }
 
@@ -680,10 +680,16 @@ static int l_ntasks(lua_State *L) {
   return 1;
 }
 
+/* core.refs() -> registry references the C side holds now */
+static int l_refs(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lr__runtime(L)->nrefs);
+  return 1;
+}
+
 const luaL_Reg lr__task_funcs[] = {
   {"spawn", l_spawn}, {"current", l_current}, {"waitall", l_waitall},
   {"results", l_results}, {"reraise", l_reraise}, {"istask", l_istask},
-  {"ntasks", l_ntasks}, {"wait_for", l_wait_for}, {NULL, NULL}
+  {"ntasks", l_ntasks}, {"wait_for", l_wait_for}, {"refs", l_refs}, {NULL, NULL}
 };
 
 void lr__task_open(lua_State *L, lr_runtime *rt) {

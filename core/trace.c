@@ -113,7 +113,7 @@ void lr__trace_spawn(lua_State *L, lr_runtime *rt, lr_task *t, int first, int na
   lr__trace(rt, LR_EV_SPAWN, t, parent ? (uint32_t)parent->id : 0);
   if (rt->trace_names_ref == LUA_NOREF || rt->trace_names_ref == 0) {
     lua_newtable(L);
-    rt->trace_names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    rt->trace_names_ref = lr__ref(L, rt);
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->trace_names_ref);
   push_spawn_name(L, first, nargs);

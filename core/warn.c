@@ -35,7 +35,7 @@ void lr__block_end(lua_State *L, lr_runtime *rt, int what, uint64_t began, size_
   }
   if (rt->warned_ref == LUA_NOREF) {
     lua_newtable(L);
-    rt->warned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    rt->warned_ref = lr__ref(L, rt);
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->warned_ref);
   int seen = lua_getfield(L, -1, site) != LUA_TNIL;
