@@ -112,6 +112,8 @@ lr_runtime *lr__get_runtime(lua_State *L) {
   uv_unref((uv_handle_t *)&rt->sigint_async);
   rt->handles_open++;
   lua_setfield(L, LUA_REGISTRYINDEX, LR_RUNTIME_KEY);
+  lr__push_cancel(L, rt);  /* made now, so the reference count is steady */
+  lua_pop(L, 1);
   return rt;
 }
 
