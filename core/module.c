@@ -68,13 +68,26 @@ int luaopen_lessonrun(lua_State *L) {
   lr__semaphore_open(L);
   lua_pushliteral(L, LR_VERSION);
   lua_setfield(L, -2, "version");
+  /* package.loaded["lessonrun.core"] is an empty proxy to the core table, so
+   * that Lua's error messages name a function after the API ('sleep' or
+   * 'lessonrun.sleep'), never after where it happens to be stored */
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_pushvalue(L, -2);
+  lua_newtable(L);
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, -4);
+  lua_setfield(L, -2, "__index");
+  lua_pushliteral(L, "lessonrun.core");
+  lua_setfield(L, -2, "__name");
+  lua_setmetatable(L, -2);
   lua_setfield(L, -2, "lessonrun.core");
   lua_pop(L, 2);
   register_embedded(L);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "lessonrun.api");
   lua_call(L, 1, 1);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushnil(L);
+  lua_setfield(L, -2, "lessonrun.api");  /* it is "lessonrun" */
+  lua_pop(L, 1);
   return 1;
 }
