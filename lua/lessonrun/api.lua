@@ -122,8 +122,8 @@ end
 -- the cancellation (not a timeout) goes on.
 function M.timeout(seconds, fn, ...)
   if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 then
-    error(("bad argument #1 to 'timeout' (seconds must be a number >= 0, got %s)"):format(
-      type(seconds) == "number" and tostring(seconds) or type(seconds)), 2)
+    local got = type(seconds) ~= "number" and type(seconds) or seconds ~= seconds and "nan" or tostring(seconds)
+    error(("bad argument #1 to 'timeout' (seconds must be a number >= 0, got %s)"):format(got), 2)
   end
   if not callable(fn) then
     error(("bad argument #2 to 'timeout' (function expected, got %s)"):format(type(fn)), 2)
