@@ -45,7 +45,9 @@ static void action(lr_runtime *rt, curl_socket_t fd, int flags) {
 static void on_poll(uv_poll_t *h, int status, int events) {
   sock_ctx *c = h->data;
   int flags = 0;
-  if (status < 0) flags = CURL_CSELECT_ERR;
+  /* on a socket error let curl read and write, so it finds out what
+   * happened ("Connection reset by peer") rather than only that it did */
+  if (status < 0) flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
   action(c->rt, c->fd, flags);

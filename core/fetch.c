@@ -205,6 +205,7 @@ typedef struct {
   buf_t body, hdrs;    /* hdrs: "name\0value\0" pairs of the last response */
   curl_off_t max_body;
   int too_large;
+  int headers_done;    /* the blank line that ends the headers arrived */
   int result;          /* CURLcode */
   int owns_easy;
   char errbuf[CURL_ERROR_SIZE];
@@ -226,6 +227,11 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud) {
   while (nl > 0 && (ptr[nl - 1] == '\n' || ptr[nl - 1] == '\r')) nl--;
   if (nl >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {  /* a new response: keep only the last */
     f->hdrs.len = 0;
+    f->headers_done = 0;
+    return len;
+  }
+  if (nl == 0) {
+    f->headers_done = 1;
     return len;
   }
   const char *colon = memchr(ptr, ':', nl);
@@ -306,8 +312,17 @@ static const char *setup(lua_State *L, fetch_t *f, req_t *r) {
 /* ---- results ------------------------------------------------------------- */
 
 static const char *kind_of(fetch_t *f) {
+  if (f->result == CURLE_OK) return "connection";  /* cut off inside the headers */
+  if (strstr(f->errbuf, "oo large")) return "too_large";  /* "Too large response headers" */
   switch ((CURLcode)f->result) {
-    case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_URL_MALFORMAT: return "url";
+    case CURLE_UNSUPPORTED_PROTOCOL: {
+      /* our URL was checked to be http(s): a redirect elsewhere, or a reply
+       * that is not HTTP ("Received HTTP/0.9 when not allowed") */
+      long redirects = 0;
+      curl_easy_getinfo(f->x.easy, CURLINFO_REDIRECT_COUNT, &redirects);
+      return redirects > 0 || strstr(f->errbuf, "rotocol") ? "redirect" : "protocol";
+    }
+    case CURLE_URL_MALFORMAT: return "url";
     case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY: return "dns";
     case CURLE_COULDNT_CONNECT: return "connect";
     case CURLE_OPERATION_TIMEDOUT: return "timeout";
@@ -329,12 +344,13 @@ static const char *kind_of(fetch_t *f) {
   }
 }
 
-static int is_error_status(fetch_t *f) { return f->result != CURLE_OK; }
+static int is_error_status(fetch_t *f) { return f->result != CURLE_OK || !f->headers_done; }
 
 static int push_error(lua_State *L, fetch_t *f, const char *fname, const char *url) {
   const char *kind = kind_of(f);
   const char *detail = f->errbuf[0] ? f->errbuf : curl_easy_strerror((CURLcode)f->result);
-  if (strcmp(kind, "too_large") == 0)
+  if (f->result == CURLE_OK) detail = "connection closed before the end of the response headers";
+  if (f->too_large || f->result == CURLE_FILESIZE_EXCEEDED)
     detail = lua_pushfstring(L, "response body larger than max_body (%I bytes)", (lua_Integer)f->max_body);
   lr__push_errobj(L, kind, lua_pushfstring(L, "%s: %s: %s (%s)", fname, kind, detail, url));
   lua_pushstring(L, url);

@@ -22,7 +22,7 @@ static void usage(FILE *f) {
     "  -l mod    require library 'mod' into global 'mod'\n"
     "  -v        show version information\n"
     "  --trace[=FILE]  after the run, draw a timeline of the tasks (on stderr), or\n"
-    "                  write it to FILE.json (Chrome trace) or FILE.svg\n"
+    "                  write it to FILE: .json Chrome trace, .svg picture, else text\n"
     "  --virtual-time  simulated clock: sleeps end at once, in order; now() counts\n"
     "                  simulated seconds (fetch is refused)\n"
     "  --no-blocking-warnings  no warning when a blocking call holds up other tasks\n"
@@ -188,13 +188,14 @@ static void push_trace_data(lua_State *L) {
   lua_pop(L, 1);
 }
 
-static void trace_report(lr_state *S, const char *dest, const char *title) {
+static int trace_report(lr_state *S, const char *dest, const char *title) {
   lua_State *L = lr_lua(S);
   push_trace_data(L);
   lua_pushstring(L, dest);
   lua_pushstring(L, title);
-  call_timeline(L, "report", 3);
+  int ok = call_timeline(L, "report", 3);
   lua_pop(L, 1);
+  return ok;
 }
 
 static int compare(int argc, char **argv, const char *scripts, const char *luadir) {
@@ -322,8 +323,9 @@ int main(int argc, char **argv) {
       rc = path ? doscript(S, path, argv, argc, script) : LR_ERROR;
     }
   }
-  if (ro.trace && rc != LR_INTERRUPTED)
-    trace_report(S, ro.trace, script ? argv[script] : "(command line)");
+  if (ro.trace && rc != LR_INTERRUPTED &&
+      !trace_report(S, ro.trace, script ? argv[script] : "(command line)") && rc == LR_OK)
+    rc = LR_ERROR;  /* the picture asked for could not be made */
   if (rc == LR_OK || (rc == LR_ERROR && script && has_i)) {  /* lua.c: a failed -e/-l ends it */
     if (has_i) {
       rc = lr__repl(S);

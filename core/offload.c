@@ -3,6 +3,7 @@
  * CPU-bound work can use other cores.  Nothing is shared: the function
  * travels as bytecode, arguments and results by value (nil, booleans,
  * numbers, strings, and tables of those). */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +119,7 @@ typedef struct {
   int nargs, nresults;
   int ok;
   char *error;     /* message and the worker's traceback */
+  atomic_int stop; /* set when nobody waits any more: the worker gives up */
 } job_t;
 
 static void job_free(job_t *j) {
@@ -145,11 +147,21 @@ static void fail(job_t *j, const char *msg) {
   j->error = strdup(msg ? msg : "offload: unknown error");
 }
 
+/* Checked every few thousand instructions: a cancelled job stops early,
+ * so it does not hold a core (or the process's exit) for nothing. */
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+  job_t *j = *(job_t **)lua_getextraspace(L);
+  (void)ar;
+  if (atomic_load(&j->stop)) luaL_error(L, "offload: cancelled");
+}
+
 /* In a pool thread: a fresh state, the function, the arguments, the call. */
 static void work(uv_work_t *req) {
   job_t *j = req->data;
   lua_State *L = luaL_newstate();
   if (!L) { fail(j, "offload: cannot create a Lua state"); return; }
+  *(job_t **)lua_getextraspace(L) = j;
+  lua_sethook(L, stop_hook, LUA_MASKCOUNT, 10000);
   luaL_openlibs(L);
   lua_pushcfunction(L, traceback);
   if (luaL_loadbufferx(L, j->code.p, j->code.len, "=offload", "b") != LUA_OK) {
@@ -189,7 +201,8 @@ static void after_work(uv_work_t *req, int status) {
 
 static void offload_cleanup(lr_task *t) {
   job_t *j = t->park_data;
-  j->task = NULL;                /* the pool thread may still run it */
+  j->task = NULL;                /* the pool thread may still run it: */
+  atomic_store(&j->stop, 1);     /* then it stops at its next hook */
   uv_cancel((uv_req_t *)&j->req);  /* if not started, it never will */
 }
 

@@ -202,7 +202,8 @@ static int l_blocking_sleep(lua_State *L) {
   size_t ready = rt->rq_len;
   uint64_t began = lr__block_begin(L, rt, LR_W_BLOCKING_SLEEP);
   if (rt->virtual_time) {
-    rt->vnow += (uint64_t)(s * 1e9);
+    double ns = s * 1e9;
+    rt->vnow = ns >= (double)(UINT64_MAX - rt->vnow) ? UINT64_MAX : rt->vnow + (uint64_t)ns;
     lr__block_end(L, rt, LR_W_BLOCKING_SLEEP, began, ready);
     return 0;
   }

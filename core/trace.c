@@ -37,10 +37,15 @@ void lr__trace(lr_runtime *rt, int kind, lr_task *t, uint32_t aux) {
 static void add_arg(luaL_Buffer *b, lua_State *L, int idx) {
   switch (lua_type(L, idx)) {
     case LUA_TSTRING: {
-      size_t n;
+      size_t n, cut = 10;
       const char *s = lua_tolstring(L, idx, &n);
       char tmp[24];
-      snprintf(tmp, sizeof tmp, n > 12 ? "\"%.10s..\"" : "\"%s\"", s);
+      if (n <= 12) {
+        snprintf(tmp, sizeof tmp, "\"%s\"", s);
+      } else {  /* cut on a UTF-8 character boundary */
+        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
+        snprintf(tmp, sizeof tmp, "\"%.*s..\"", (int)cut, s);
+      }
       luaL_addstring(b, tmp);
       break;
     }
@@ -59,25 +64,44 @@ static void add_arg(luaL_Buffer *b, lua_State *L, int idx) {
   }
 }
 
+static int ours(const char *source) {
+  size_t n = strlen(source);
+  return (n >= 17 && strcmp(source + n - 17, "lessonrun/api.lua") == 0) ||
+         (n >= 22 && strcmp(source + n - 22, "lessonrun/timeline.lua") == 0);
+}
+
 /* A name for the timeline: `task("A", 1)` when the function is a local or
  * upvalue of the caller, else where it was defined ("async.lua:8"). */
 static void push_spawn_name(lua_State *L, int first, int nargs) {
   char fname[64] = "";
   lua_Debug ar;
   int top = lua_gettop(L);
-  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sf", &ar) &&
-      strncmp(ar.source, "@lessonrun/", 11) != 0) {
+  /* the first caller that is the user's Lua code, not ours (gather, ...) */
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    if (!lua_getinfo(L, "S", &ar) || ar.what[0] == 'C' || ours(ar.source)) continue;
     const char *n;
     for (int i = 1; !fname[0] && (n = lua_getlocal(L, &ar, i)); i++) {
       if (n[0] != '(' && lua_rawequal(L, -1, first)) snprintf(fname, sizeof fname, "%s", n);
       lua_pop(L, 1);
     }
+    lua_getinfo(L, "f", &ar);
     for (int i = 1; !fname[0] && (n = lua_getupvalue(L, -1, i)); i++) {
       if (n[0] && lua_rawequal(L, -1, first)) snprintf(fname, sizeof fname, "%s", n);
       lua_pop(L, 1);
     }
+    break;
   }
-  lua_settop(L, top);  /* the caller, pushed by "f" */
+  lua_settop(L, top);
+  if (!fname[0]) {  /* a global, e.g. spawn(offload, ...) */
+    lua_pushglobaltable(L);
+    lua_pushnil(L);
+    while (!fname[0] && lua_next(L, -2)) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, first))
+        snprintf(fname, sizeof fname, "%s", lua_tostring(L, -2));
+      lua_pop(L, 1);
+    }
+    lua_settop(L, top);
+  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   if (fname[0]) {

@@ -60,6 +60,16 @@ function M.rows(data)
   for _, task in ipairs(tasks) do
     close(task, task.finish or wall)
     task.finish = task.finish or wall
+    task.root = byid[task.parent] == nil  -- its parent was not traced: a root here
+  end
+  -- the axis starts with the first event (tracing may start mid-run)
+  local t0 = T[1] or wall
+  if t0 > 0 then
+    for _, task in ipairs(tasks) do
+      task.spawn, task.finish = task.spawn - t0, task.finish - t0
+      for _, s in ipairs(task.segs) do s[1], s[2] = s[1] - t0, s[2] - t0 end
+    end
+    wall = wall - t0
   end
   return { tasks = tasks, wall = wall, virtual = data.virtual }
 end
@@ -69,7 +79,7 @@ end
 function M.summary(r)
   local busy, n = 0, 0
   for _, task in ipairs(r.tasks) do
-    if task.parent ~= 0 then busy, n = busy + (task.finish - task.spawn), n + 1 end
+    if not task.root then busy, n = busy + (task.finish - task.spawn), n + 1 end
   end
   if n == 0 then
     for _, task in ipairs(r.tasks) do busy = busy + (task.finish - task.spawn) end
@@ -105,8 +115,13 @@ local function fmt_time(s)
   return ("%gms"):format(tonumber(("%.3g"):format(s * 1000)))
 end
 
-local function utf8_pad(s, width)
+local function utf8_pad(s, width, ascii)
   local len = utf8.len(s) or #s
+  if ascii and (len ~= #s or len > width) then  -- ASCII only: replace the rest
+    s = s:gsub("[\128-\255]+", "?")
+    len = #s
+    if len > width then return s:sub(1, width - 3) .. "..." end
+  end
   if len > width then
     local cut = utf8.offset(s, width) or width
     return s:sub(1, cut - 1) .. "…"
@@ -150,11 +165,11 @@ function M.text(r, opts)
       end
       cells[#cells + 1] = glyph(g, best)
     end
-    return utf8_pad(task.name, label_w) .. (opts.ascii and " |" or " │") .. table.concat(cells)
+    return utf8_pad(task.name, label_w, opts.ascii) .. (opts.ascii and " |" or " │") .. table.concat(cells)
   end
   for i = 1, math.min(#tasks, max_rows) do out[#out + 1] = row(tasks[i]) end
   if #tasks > max_rows then
-    out[#out + 1] = ("… and %d more tasks"):format(#tasks - max_rows)
+    out[#out + 1] = ("%s and %d more tasks"):format(opts.ascii and "..." or "…", #tasks - max_rows)
   end
   -- the axis: ticks at a round step
   local step = nice_step(span, cols)
@@ -166,7 +181,8 @@ function M.text(r, opts)
     local c = math.floor(t / span * cols + 0.5) + 1
     if c <= cols then axis[c] = opts.ascii and "+" or "┬" end
     local s = fmt_time(t)
-    if c + #s - 1 <= cols + 6 then lab = lab:sub(1, c - 1) .. s .. lab:sub(c + #s) end
+    local at = math.min(c, cols + 2 - #s)  -- the last label ends under the axis' end
+    if at >= 1 then lab = lab:sub(1, at - 1) .. s .. lab:sub(at + #s) end
     t = t + step
   end
   local pad = (" "):rep(label_w)
@@ -293,6 +309,10 @@ function M.report(data, dest, title)
   elseif dest and dest:match("%.svg$") then
     local f = assert(io.open(dest, "w"))
     f:write(M.svg(r, { title = title })); f:close()
+    io.stderr:write(("lessonrun: timeline written to %s\n"):format(dest))
+  elseif dest and dest ~= "" then  -- any other file name: the chart, as text
+    local f = assert(io.open(dest, "w"))
+    f:write(M.text(r, { width = 100, title = title }), "\n"); f:close()
     io.stderr:write(("lessonrun: timeline written to %s\n"):format(dest))
   else
     local out = io.stderr

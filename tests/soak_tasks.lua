@@ -1,0 +1,145 @@
+-- Soak: a million sleeping tasks; ten thousand cancelled while sleeping;
+-- ten thousand fetches cancelled mid-flight.  After each, the live tasks and
+-- the registry references are back to where they were, and after the
+-- fetches the descriptors too.  Prints its figures ("figure: ...").
+local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
+local soak = dofile(arg[0]:match("^(.-)[^/]*$") .. "soak.lua")
+local lr = h.lr
+local core = require "lessonrun.core"
+
+local REFUSED = "http://127.0.0.1:1/"
+
+-- Waits (at most `limit` seconds) until pred() is true; returns it.
+local function wait_until(pred, limit)
+  local deadline = lr.now() + limit
+  while not pred() and lr.now() < deadline do lr.sleep(0.05) end
+  return pred()
+end
+
+h.test("1,000,000 sleeping tasks gathered", function()
+  local N = 1000000
+  local tasks_base, refs_base = core.ntasks(), core.refs()
+  local rss_before = soak.status("VmRSS")
+  local fns, nap = {}, function() lr.sleep(0.5) return 1 end
+  for i = 1, N do fns[i] = nap end
+  local t0 = lr.now()
+  local results = lr.gather(fns)
+  local elapsed = lr.now() - t0
+  local sum = 0
+  for i = 1, N do sum = sum + results[i] end
+  h.eq(#results, N)
+  h.eq(sum, N, "every task returned 1")
+  fns, results = nil, nil
+  h.eq(core.ntasks(), tasks_base, "live tasks")
+  h.eq(core.refs(), refs_base, "registry references")
+  local peak = soak.status("VmHWM")
+  soak.figure("%d tasks, each sleep(0.5), gathered in %.2f s (%.2f s over the sleep); "
+              .. "peak RSS %.0f MB, about %.2f kB per task", N, elapsed, elapsed - 0.5,
+              peak / 1024, (peak - rss_before) / N)
+  h.ok(elapsed < 60, "done within a minute")
+end, { timeout = 150 })
+
+h.test("10,000 tasks cancelled while sleeping, and 10,000 through their gatherer", function()
+  local N = 10000
+  local tasks_base, refs_base = core.ntasks(), core.refs()
+  local woke = 0
+  local tasks = {}
+  for i = 1, N do tasks[i] = lr.spawn(function() lr.sleep(30) woke = woke + 1 end) end
+  lr.sleep(0)
+  for i = 1, N do h.eq(tasks[i]:state(), "waiting", "task " .. i .. " parked in sleep") end
+  h.eq(core.ntasks(), tasks_base + N)
+  local t0 = lr.now()
+  for i = 1, N do h.ok(tasks[i]:cancel(), "cancel() of a sleeping task returns true") end
+  lr.sleep(0)
+  local direct = lr.now() - t0
+  for i = 1, N do
+    h.eq(tasks[i]:state(), "cancelled")
+    h.ok(lr.iscancelled(tasks[i]:error()), "the error is the cancellation")
+  end
+  h.eq(woke, 0, "no cancelled sleeper ran on")
+  h.eq(core.ntasks(), tasks_base, "live tasks after direct cancels")
+  h.eq(core.refs(), refs_base, "registry references after direct cancels")
+
+  -- the same through a gather: cancelling the gatherer cancels its children
+  local fns = {}
+  for i = 1, N do fns[i] = function() lr.sleep(30) woke = woke + 1 end end
+  local gatherer = lr.spawn(lr.gather, fns)
+  lr.sleep(0)
+  lr.sleep(0)
+  h.eq(core.ntasks(), tasks_base + N + 1, "the gatherer and its children are live")
+  t0 = lr.now()
+  gatherer:cancel()
+  h.ok(wait_until(function() return gatherer:done() end, 10), "the gatherer ended")
+  h.ok(wait_until(function() return core.ntasks() == tasks_base end, 10), "the children ended")
+  local via_gather = lr.now() - t0
+  h.eq(gatherer:state(), "cancelled")
+  h.eq(woke, 0, "no cancelled sleeper ran on")
+  h.eq(core.ntasks(), tasks_base, "live tasks after cancelling the gatherer")
+  h.eq(core.refs(), refs_base, "registry references after cancelling the gatherer")
+  -- their timers are gone too: a short sleep still wakes on time
+  t0 = lr.now()
+  lr.sleep(0.05)
+  h.near(lr.now() - t0, 0.04, 0.5, "a sleep after the cancellations")
+  soak.figure("%d sleeping tasks cancelled in %.3f s; %d more through their gatherer in %.3f s",
+              N, direct, N, via_gather)
+end, { timeout = 60 })
+
+h.test("10,000 fetches cancelled mid-flight", function()
+  local N = 10000
+  h.eq(lr.errorkind(select(2, pcall(lr.fetch, REFUSED))), "connect")  -- curl's multi exists
+  local fd_base, tasks_base, refs_base = soak.fds(), core.ntasks(), core.refs()
+  local srv = lr.serve()  -- raises the soft descriptor limit to the hard one
+  -- the server is in this process, so each open connection costs two
+  -- descriptors; the transfers beyond max_connections wait inside curl
+  local conns = math.min(5000, (soak.fd_limit() - 300) // 2)
+  h.ok(conns >= 100, "descriptor limit too low for this test: " .. soak.fd_limit())
+  local config = lr.fetch_config()
+  lr.fetch_config({ max_connections = conns })
+  local url = srv.url .. "/delay/10"
+  local tasks, finished = {}, 0
+  local t0 = lr.now()
+  for i = 1, N do tasks[i] = lr.spawn(function() lr.fetch(url) finished = finished + 1 end) end
+  local all_open = wait_until(function()
+    local c, s = soak.sockets(srv.port)
+    return c == conns and s == conns
+  end, 30)
+  lr.sleep(0.3)  -- the requests follow their connections
+  local client, server = soak.sockets(srv.port)
+  local fd_busy = soak.fds()
+  h.ok(all_open, ("%d connections open on both sides (client %d, server %d)"):format(conns, client, server))
+  for i = 1, N do h.eq(tasks[i]:state(), "waiting", "task " .. i .. " in its fetch") end
+  local t1 = lr.now()
+  for i = 1, N do tasks[i]:cancel() end
+  h.ok(wait_until(function() return core.ntasks() == tasks_base end, 10), "the tasks ended")
+  local cancel_time = lr.now() - t1
+  for i = 1, N do h.eq(tasks[i]:state(), "cancelled") end
+  h.eq(finished, 0, "no cancelled fetch returned")
+  h.eq(core.ntasks(), tasks_base, "live tasks")
+  h.eq(core.refs(), refs_base, "registry references")
+  local client_after, server_after = soak.sockets(srv.port)
+  h.eq(client_after, 0, "curl closed the connections of the cancelled transfers")
+  -- a normal fetch works, at once (not behind the cancelled ones)
+  local t2 = lr.now()
+  local r = lr.fetch(srv.url .. "/get")
+  h.eq(r.status, 200)
+  local normal_time = lr.now() - t2
+  h.ok(normal_time < 2, "the normal fetch took " .. normal_time .. " s")
+  -- the server's side of the cancelled requests stays open until their
+  -- delay ends (libmicrohttpd does not watch a suspended connection) or
+  -- the server stops
+  srv:stop()
+  local fd_stopped = soak.fds()
+  lr.sleep(1.1)  -- curl looks for dead cached connections at most once a second
+  h.eq(lr.errorkind(select(2, pcall(lr.fetch, REFUSED))), "connect")
+  local fd_after = soak.fds()
+  soak.figure("%d fetches of /delay/10 in flight (%d connected, %d queued in curl) after %.2f s; "
+              .. "cancelled in %.3f s; a fetch after that took %.3f s",
+              N, conns, N - conns, t1 - t0, cancel_time, normal_time)
+  soak.figure("descriptors: %d before; %d in flight (%d client + %d server sockets); after the cancel "
+              .. "%d client and %d server sockets; %d once the server stopped; %d after the next request",
+              fd_base, fd_busy, client, server, client_after, server_after, fd_stopped, fd_after)
+  h.eq(fd_after, fd_base, "descriptors back to the baseline")
+  lr.fetch_config(config)
+end, { timeout = 120 })
+
+h.done()
