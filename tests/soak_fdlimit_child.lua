@@ -15,7 +15,7 @@ local p = io.popen("sh -c 'ulimit -Sn; ulimit -Hn'")
 local soft, hard = p:read("l", "l")
 p:close()
 local fns = {}
-for i = 1, count do fns[i] = function() return fetch(target, { timeout = 30 }) end end
+for i = 1, count do fns[i] = function() return fetch(target, { timeout = 10 }) end end
 local t0 = now()
 local outcomes = settle(fns)
 local elapsed = now() - t0

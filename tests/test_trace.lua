@@ -248,7 +248,7 @@ test("names: a local function and its arguments, else where it was defined", fun
   eq(d.names[rows.tasks[1].id], rows.tasks[1].name, "names = {[id] = name}")
 end)
 
-test("names of gather's function arguments are not gather's own locals [KNOWN BUG]", function()
+test("names of gather's function arguments are not gather's own locals", function()
   local function work() sleep(0.01) end
   local line = debug.getinfo(work, "S").linedefined
   local _, rows = traced(function()
@@ -291,7 +291,7 @@ test("text: the names, an axis, a legend and the summary line", function()
   ok(not ascii_only(tl.text(rows, { width = 80 })), "the default is UTF-8 box drawing")
 end)
 
-test("text: ascii mode stays ASCII with long names and many tasks [KNOWN BUG]", function()
+test("text: ascii mode stays ASCII with long names and many tasks", function()
   local function a_task_with_a_long_name(i) sleep(0.001 * (i % 3)) end
   local _, rows = traced(function()
     local list = {}
@@ -338,7 +338,7 @@ test("rows: exact segments from a hand-written trace", function()
   eq({ wall, busy, conc }, { 3.0, 2.6, 2.6 / 3.0 }, "the spawned task's time over the wall time")
 end)
 
-test("text: no chart line is wider than the width asked for [KNOWN BUG]", function()
+test("text: no chart line is wider than the width asked for", function()
   -- a 3 s run: the last tick label ("3s") lands one column past the axis
   local r = tl.rows(fake({
     { 0, 1, "spawn", 0, "x.lua" }, { 0, 1, "run", 0 }, { 3, 1, "stop", 0 }, { 3, 1, "end", "done" },
@@ -395,7 +395,7 @@ end)
 
 -- Tracing turned on from Lua in the middle of a run (here: after the tests
 -- above), around a root task that spawns the three.
-test("summary: sync about 1x, async about 2x when traced mid-run [KNOWN BUG]", function()
+test("summary: sync about 1x, async about 2x when traced mid-run", function()
   sleep(0.5)  -- the program has been running a while when tracing starts
   local _, rows = traced(function() run_sync() end)
   local w, b, c = tl.summary(rows)

@@ -263,24 +263,22 @@ EOF
           [ "$(sed -n 1p <<<"$out" | cut -c1-3)$(sed -n 2p <<<"$out" | cut -c1-3)$(sed -n 3p <<<"$out" | cut -c1-3)" = onegatoff ]'
 }
 
-# ---- known bugs ----------------------------------------------------------------------------
-# Reproductions of bugs not fixed yet: they run only (and fail, until fixed)
-# with LR_TESTS=known_bugs, as the ctest entry timeline.known_bugs does.
+# ---- regressions: bugs found here and fixed ------------------------------------------------
 known_bug_checks() {
-  # KNOWN BUG (tests/README.md, "trace names cut inside a character"): a
+  # Regression test (tests/README.md, fixed bugs, "trace names cut inside a character"): a
   # task's string argument is cut at 10 bytes for its name, which can split a
   # UTF-8 character: the SVG is then not well-formed and the JSON not UTF-8.
   printf 'local function f(s) sleep(0.01) end\nspawn(f, "aéééééééé"):wait()\n' >utf8.lua
   run --trace=utf8.svg utf8.lua
   local lint
   lint=$(xmllint --noout utf8.svg 2>&1) && rc=0 || rc=$?
-  expect "--trace=x.svg is well-formed when a name is cut inside a UTF-8 character [KNOWN BUG]" \
+  expect "--trace=x.svg is well-formed when a name is cut inside a UTF-8 character" \
     eval '[ "$rc" -eq 0 ] && [ -z "$lint" ]'
   run --trace=utf8.json utf8.lua
-  expect "--trace=x.json is valid UTF-8 when a name is cut inside a UTF-8 character [KNOWN BUG]" \
+  expect "--trace=x.json is valid UTF-8 when a name is cut inside a UTF-8 character" \
     eval '[ "$rc" -eq 0 ] && iconv -f UTF-8 -t UTF-8 utf8.json >/dev/null 2>&1'
 
-  # KNOWN BUG (tests/README.md, "Ctrl-C during offload"): "interrupted" is
+  # Regression test (tests/README.md, fixed bugs, "Ctrl-C during offload"): "interrupted" is
   # printed at once, but the process exits only when the worker's job ends.
   printf '%s\n' 'print(offload(function() local s = 0 for i = 1, 1e9 do s = s + math.sqrt(i) end return s end))' \
     'print("not reached")' >int_offload.lua
@@ -294,16 +292,17 @@ known_bug_checks() {
   kill -KILL "$pid" 2>/dev/null || true
   set +e; wait "$pid" 2>/dev/null; rc=$?; set -e
   out=$(cat "$TMP/out"); err=$(cat "$TMP/err"); wall=$(awk -v d="$dt" 'BEGIN { printf "%.2f", d / 1000 }')
-  expect "Ctrl-C while a task waits for offload: exit 130 within 1 s (took $dt ms) [KNOWN BUG]" \
+  expect "Ctrl-C while a task waits for offload: exit 130 within 1 s (took $dt ms)" \
     eval '[ "$rc" -eq 130 ] && [ "$dt" -lt 1000 ] && has "$err" "interrupted"'
 
-  # KNOWN BUG (tests/README.md, "huge blocking_sleep under virtual time"):
+  # Regression test (tests/README.md, fixed bugs, "huge blocking_sleep under virtual time"):
   # seconds * 1e9 overflows the 64-bit clock and the clock does not move.
   run --virtual-time -e 'blocking_sleep(1e300) print(now() > 1e9)'
-  expect "--virtual-time: blocking_sleep(1e300) moves the clock as far as sleep(1e300) does [KNOWN BUG]" \
+  expect "--virtual-time: blocking_sleep(1e300) moves the clock as far as sleep(1e300) does" \
     eval '[ "$rc" -eq 0 ] && [ "$out" = true ]'
 }
 
-if [ "${LR_TESTS:-}" = known_bugs ]; then known_bug_checks; else normal_checks; fi
+normal_checks
+known_bug_checks
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
