@@ -5,6 +5,7 @@
  * result is checked and finished transfers only wake their task (no Lua
  * runs here, and curl is never re-entered from its own callbacks). */
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 
 #include "curl_api.h"
@@ -105,6 +106,18 @@ static int on_timer(CURLM *multi, long ms, void *userp) {
   return 0;
 }
 
+/* The default cap on connections: 256, but never more than a quarter of the
+ * descriptors we may open, so that many fetches at once queue in curl
+ * rather than fail for want of descriptors (the built-in server, if it runs
+ * in this process, needs as many again). */
+long lr__default_connections(void) {
+  struct rlimit rl;
+  long n = 256;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur / 4 < n)
+    n = (long)rl.rlim_cur / 4;
+  return n < 4 ? 4 : n;
+}
+
 int lr__curl_init(lr_runtime *rt, char *err, size_t errlen) {
   if (rt->curl_ready) return 0;
   if (lr__curl_load(err, errlen) != 0) return -1;
@@ -117,7 +130,7 @@ int lr__curl_init(lr_runtime *rt, char *err, size_t errlen) {
   curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
   curl_multi_setopt(m, CURLMOPT_TIMERDATA, rt);
   curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-  if (!rt->max_connections) rt->max_connections = 256;
+  if (!rt->max_connections) rt->max_connections = lr__default_connections();
   lr__curl_limits(rt);
   uv_timer_init(&rt->loop, &rt->curl_timer);
   rt->curl_timer.data = rt;

@@ -579,7 +579,7 @@ static int h_index(lua_State *L) {
 /* fetch_config{max_connections=, max_host_connections=} -> current limits */
 static int l_fetch_config(lua_State *L) {
   lr_runtime *rt = lr__runtime(L);
-  if (!rt->max_connections) rt->max_connections = 256;
+  if (!rt->max_connections) rt->max_connections = lr__default_connections();
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_pushnil(L);

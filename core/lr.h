@@ -260,6 +260,7 @@ int lr__curl_add(lr_runtime *rt, lr_transfer *x);
 void lr__curl_remove(lr_runtime *rt, lr_transfer *x);
 void lr__curl_close(lr_runtime *rt);
 void lr__curl_limits(lr_runtime *rt);
+long lr__default_connections(void);
 
 /* fetch.c */
 extern const luaL_Reg lr__fetch_funcs[];
