@@ -17,16 +17,32 @@ if memstat_path and memstat_path ~= "" then
   S.memstat = assert(package.loadlib(memstat_path, "luaopen_memstat"))()
 end
 
--- The popen'd `ls` lists this process's table, not its own.
-local function fd_links()
-  local p = assert(io.popen("ls -l /proc/" .. S.pid .. "/fd 2>/dev/null"))
+-- The popen'd `ls` lists this process's table (or pid's), not its own.
+local function fd_links(pid)
+  local p = assert(io.popen("ls -l /proc/" .. (pid or S.pid) .. "/fd 2>/dev/null"))
   local links = {}
   for line in p:lines() do
-    local target = line:match(" %-> (.*)$")
-    if target then links[#links + 1] = target end
+    local fd, target = line:match(" (%d+) %-> (.*)$")
+    if target then links[#links + 1] = target links[target .. " #" .. fd] = true end
   end
   p:close()
   return links
+end
+
+--- fd_table() -> a set of "target #fd" strings, for fd_diff (two listings
+-- intersected, which leaves out the pipe each reads through)
+function S.fd_table()
+  local a, t = fd_links(), {}
+  for k in pairs(fd_links()) do if type(k) == "string" and a[k] then t[k] = true end end
+  return t
+end
+
+--- fd_diff(before, after) -> the descriptors open in after but not before
+function S.fd_diff(before, after)
+  local new = {}
+  for k in pairs(after) do if not before[k] then new[#new + 1] = k end end
+  table.sort(new)
+  return #new > 0 and table.concat(new, ", ") or "none"
 end
 
 --- fds() -> open descriptors of this process (not counting the pipe that
@@ -52,11 +68,12 @@ local function tcp_table()
   return t
 end
 
---- sockets(port) -> client, server: our TCP connections to port (the fetch
--- side) and from it (an in-process server's side of them)
-function S.sockets(port)
+--- sockets(port [, pid]) -> client, server: the TCP connections of this
+-- process (or of process pid) to port (the fetch side) and from it (the
+-- side of a server listening there)
+function S.sockets(port, pid)
   local tcp, client, server = tcp_table(), 0, 0
-  for _, link in ipairs(fd_links()) do
+  for _, link in ipairs(fd_links(pid)) do
     local inode = link:match("^socket:%[(%d+)%]$")
     local c = inode and tcp[inode]
     if c then
@@ -94,6 +111,40 @@ function S.show_memory(m)
   return ("RSS %.1f MB (%s), malloc'd %s, Lua heap %.0f kB"):format(
     m.rss / 1024, m.trimmed and ("%.1f MB after malloc_trim"):format(m.trimmed / 1024) or "no malloc_trim",
     m.heap and ("%.1f MB"):format(m.heap / 1024) or "?", m.lua)
+end
+
+--- drop_dead_connections(lr, base) -> descriptors, requests.  libcurl closes
+-- a cached connection whose peer has gone only when a request looks for a
+-- connection, and looks at most once a second.  So: wait 1.1 s, make a
+-- request to a refused port (it leaves nothing open), count; up to three
+-- times, until the count is down to base.
+function S.drop_dead_connections(lr, base)
+  local n, requests = nil, 0
+  repeat
+    lr.sleep(1.1)
+    requests = requests + 1
+    local ok, err = pcall(lr.fetch, "http://127.0.0.1:1/")
+    assert(not ok and lr.errorkind(err) == "connect", "a fetch of a refused port: " .. tostring(err))
+    n = S.fds()
+  until n <= base or requests == 3
+  return n, requests
+end
+
+--- serve_elsewhere(lessonrun) -> {url=, port=, pid=, stop=}: `lessonrun
+-- serve --port 0` in a process of its own, its descriptors not ours
+function S.serve_elsewhere(lessonrun)
+  local q = "'" .. lessonrun:gsub("'", "'\\''") .. "'"
+  local pipe = assert(io.popen("sh -c 'echo $$; exec \"$0\" serve --port 0' " .. q))
+  local srv = { pid = pipe:read("l") }
+  local line = pipe:read("l") or ""
+  srv.url = line:match("serving on (http://127%.0%.0%.1:%d+)")
+  assert(srv.url, "lessonrun serve did not start: " .. line)
+  srv.port = tonumber(srv.url:match(":(%d+)$"))
+  function srv.stop()
+    os.execute("kill " .. srv.pid)
+    pipe:close()
+  end
+  return srv
 end
 
 --- fd_limit() -> the soft limit on descriptors (children inherit it)

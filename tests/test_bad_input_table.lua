@@ -52,7 +52,7 @@ local rows = {
   { "semaphore", "+inf", [[semaphore(math.huge)]], "number has no integer representation" },
   { "semaphore", "fraction", [[semaphore(1.5)]], "number has no integer representation" },
   { "sem:release", "more than acquired", [[semaphore(1):release()]], "released more times than it was acquired" },
-  { "sem:with", "wrong type", [[semaphore(1):with(42)]], "attempt to call a number value" },
+  { "sem:with", "wrong type", [[semaphore(1):with(42)]], "bad argument #1 to 'with' %(function expected, got number%)" },
   { "fetch", "wrong type (url)", [[fetch(42)]], "bad argument #1 to '" .. F .. "fetch' %(string expected, got number%)" },
   { "fetch", "nil url", [[fetch(nil)]], "string expected, got nil" },
   { "fetch", "empty string", [[fetch("")]], "only http:// and https:// URLs are allowed, got ''" },

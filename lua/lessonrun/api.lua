@@ -44,16 +44,18 @@ local function tasks_of(fname, ...)
     args, listform = args[1], true
     n = #args
   end
-  local me = core.current()
+  local me, all_tasks = core.current(), true
   for i = 1, n do  -- check them all before starting any
     local a = args[i]
-    local where = listform and ("item " .. i .. " of the list") or ("argument #" .. i)
-    if a == me and me ~= nil then
-      error(("bad %s to '%s' (a task cannot wait for itself)"):format(where, fname), 3)
-    elseif not istask(a) and not callable(a) then
-      error(("bad %s to '%s' (function or task expected, got %s)"):format(where, fname, type(a)), 3)
+    local bad = (a == me and me ~= nil) and "a task cannot wait for itself"
+      or (not istask(a) and not callable(a)) and ("function or task expected, got " .. type(a))
+    if bad then  -- (the message is built only here: gather of 1M items makes no garbage)
+      local where = listform and ("item " .. i .. " of the list") or ("argument #" .. i)
+      error(("bad %s to '%s' (%s)"):format(where, fname, bad), 3)
     end
+    all_tasks = all_tasks and istask(a)
   end
+  if all_tasks and listform then return args, n, listform end  -- a list of tasks as it is
   local list = {}
   for i = 1, n do
     local a = args[i]
@@ -158,6 +160,9 @@ end
 -- (like Python's `async with sem:`).
 local Semaphore = core.semaphore_methods()
 function Semaphore:with(fn, ...)
+  if not callable(fn) then
+    error(("bad argument #1 to 'with' (function expected, got %s)"):format(type(fn)), 2)
+  end
   local _ <close> = self:acquire()
   return fn(...)
 end
