@@ -2,6 +2,7 @@
  * script (looked up in the current folder, then the lessons folder) run as
  * the root task, and the REPL. */
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,10 @@ static int compare(int argc, char **argv, const char *scripts, const char *luadi
 }
 
 int main(int argc, char **argv) {
+  /* Big blocks (a table of a million tasks, the sleepers' ring) always in
+   * their own mappings, so growing one is an mremap, not a copy into fresh
+   * pages (glibc's default threshold climbs to 32 MiB after the first free). */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   int has_e = 0, has_i = 0, has_v = 0, script = 0, use_stdin = 0;
   if (argv[0] && argv[0][0]) progname = "lessonrun";
   if (argc > 1 && strcmp(argv[1], "serve") == 0) return lr__serve_main(argc - 1, argv + 1);

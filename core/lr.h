@@ -60,9 +60,9 @@ typedef void (*lr_cleanup_fn)(lr_task *t);
 
 /* One waiter's interest in one task finishing (intrusive, doubly linked). */
 struct lr_watch {
-  lr_watch *prev, *next;
+  lr_watch *next;
+  lr_watch **pprev;  /* the pointer to this node (the task's head or a next), NULL if unlinked */
   lr_group *group;
-  lr_task *target;
 };
 
 /* A task waiting for several tasks (gather, wait): woken when all are
@@ -79,21 +79,21 @@ struct lr_group {
 struct lr_task {
   lr_runtime *rt;
   lua_State *co;         /* the task's coroutine (uservalue 1 anchors it) */
-  int state;
-  int ref;               /* registry ref anchoring the userdata while alive */
+  lr_cleanup_fn cleanup;
+  void *park_data;
+  lr_watch *watchers;    /* who waits for this task to finish */
+  uint64_t id;
+  int ref;               /* slot in the runtime's live array while unfinished */
+  uint32_t heap_idx;     /* index in the sleep heap, or LR_NO_HEAP */
+  int nres;              /* results (or 2 for error value + traceback) */
+  uint8_t state;
+  uint8_t wake;          /* enum lr_wake */
+  uint8_t in_fifo;       /* heap_idx is a position in the sleepers' FIFO lane */
   unsigned cancel_requested : 1;
   unsigned cancel_delivered : 1;
   unsigned interrupted : 1;  /* ended by Ctrl-C */
-  int wake;              /* enum lr_wake */
-  int nres;              /* results (or 2 for error value + traceback) */
-  uint64_t id;
-  lr_cleanup_fn cleanup;
-  void *park_data;
-  size_t heap_idx;       /* index in the sleep heap, or SIZE_MAX */
-  lr_watch *watchers;    /* who waits for this task to finish */
-  lr_task *live_prev, *live_next;  /* runtime's list of unfinished tasks */
-  lr_task *origin;       /* child whose error this task re-raised (gather) */
 };
+#define LR_NO_HEAP UINT32_MAX
 
 typedef struct {
   uint64_t deadline;  /* ns, loop clock */
@@ -111,8 +111,8 @@ struct lr_runtime {
   lr_task *current;      /* task being resumed now */
   uint64_t next_id;
   uint64_t t0;           /* now() counts from here */
-  size_t nlive;
-  lr_task *live;         /* unfinished tasks */
+  size_t nlive;          /* unfinished tasks: live[1..nlive] */
+  int live_ref;          /* registry ref of the live array */
 
   /* ready queue: ring buffer */
   lr_task **rq;
@@ -122,6 +122,11 @@ struct lr_runtime {
   lr_sleeper *heap;
   size_t heap_len, heap_cap;
   uint64_t heap_seq;
+  /* sleepers whose deadlines came in order (every sleep of one duration):
+   * a ring, O(1) in and out; fifo_base is the position of its head */
+  lr_sleeper *fifo;
+  size_t fifo_head, fifo_len, fifo_cap, fifo_dead;
+  uint32_t fifo_base;
   uv_timer_t timer;
   uint64_t timer_armed;  /* deadline the timer is armed for, 0 = none */
 
@@ -178,6 +183,7 @@ lr_task *lr__current(lua_State *L);
 lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
 lr_task *lr__checktask(lua_State *L, int idx);
 void lr__push_task(lua_State *L, lr_task *t);
+lr_task *lr__live_at(lr_runtime *rt, size_t i);  /* 1 <= i <= rt->nlive */
 void lr__wake(lr_task *t, int why);
 int lr__park(lua_State *L, lr_task *t, int what, lr_cleanup_fn cleanup, void *data,
              lua_KContext ctx, lua_KFunction k);
@@ -266,6 +272,13 @@ long lr__default_connections(void);
 extern const luaL_Reg lr__fetch_funcs[];
 void lr__fetch_close(lr_runtime *rt);
 void lr__fetch_open(lua_State *L);
+
+/* alloc.c: the Lua state's allocator (small blocks from huge-page arenas) */
+typedef struct lr_alloc lr_alloc;
+lr_alloc *lr__alloc_new(void);
+void lr__alloc_free(lr_alloc *a);
+void *lr__alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+void *lr__advise_huge(void *p, size_t n);  /* madvise(MADV_HUGEPAGE) what it can; returns p */
 
 /* state.c */
 int lr__exec(lr_state *S, int nargs);

@@ -30,19 +30,20 @@ static int runtime_gc(lua_State *L) {
   rt->closed = 1;
   lr__sigint_restore(rt);
   /* parked tasks hold C resources (easy handles, heap slots): let go */
-  for (lr_task *t = rt->live; t; t = t->live_next) {
-    if (t->cleanup) {
+  for (size_t i = 1; i <= rt->nlive; i++) {
+    lr_task *t = lr__live_at(rt, i);
+    if (t && t->cleanup) {
       lr_cleanup_fn c = t->cleanup;
       t->cleanup = NULL;
       c(t);
     }
-    lr__unref(L, rt, t->ref);
-    t->ref = LUA_NOREF;
   }
+  for (size_t i = 1; i <= rt->nlive; i++) lr__live_at(rt, i)->ref = LUA_NOREF;
+  lr__unref(L, rt, rt->live_ref);
   lr__unref(L, rt, rt->cancel_ref);
   lr__unref(L, rt, rt->trace_names_ref);
   lr__unref(L, rt, rt->warned_ref);
-  rt->cancel_ref = rt->trace_names_ref = rt->warned_ref = LUA_NOREF;
+  rt->cancel_ref = rt->trace_names_ref = rt->warned_ref = rt->live_ref = LUA_NOREF;
 #ifndef NDEBUG
   if (rt->nrefs != 0) {  /* a path that took a ref and never let it go */
     fprintf(stderr, "lessonrun: %ld registry reference(s) leaked\n", rt->nrefs);
@@ -103,6 +104,8 @@ lr_runtime *lr__get_runtime(lua_State *L) {
   *(lr_task **)lua_getextraspace(rt->L) = NULL;
   rt->next_id = 1;
   rt->cancel_ref = LUA_NOREF;
+  lua_newtable(L);
+  rt->live_ref = lr__ref(L, rt);
   rt->trace_names_ref = LUA_NOREF;
   rt->warned_ref = LUA_NOREF;
   rt->warn_blocking = 1;
@@ -149,7 +152,8 @@ void lr__drive_step(lr_runtime *rt, int may_block) {
  * Wake them all with a deadlock error rather than hang. */
 static int break_deadlock(lr_runtime *rt) {
   int woke = 0;
-  for (lr_task *t = rt->live; t; t = t->live_next) {
+  for (size_t i = rt->nlive; i >= 1; i--) {  /* newest first: children before parents */
+    lr_task *t = lr__live_at(rt, i);
     if (t->state == LR_WAITING) {
       if (t->cleanup) {
         lr_cleanup_fn c = t->cleanup;
@@ -169,7 +173,7 @@ int lr__run_until(lr_runtime *rt, lr_task *t) {
   int rc = 0;
   if (rt->driving++ == 0) lr__sigint_install(rt);
   while (!lr__finished(t)) {
-    if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && rt->heap_len)) {
+    if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && (rt->heap_len || rt->fifo_len))) {
       if (!break_deadlock(rt)) { rc = -1; break; }
     }
     lr__run_ready(rt);
@@ -185,8 +189,8 @@ int lr__run_until(lr_runtime *rt, lr_task *t) {
 void lr__shutdown_tasks(lr_runtime *rt) {
   if (rt->driving++ == 0) lr__sigint_install(rt);
   for (int round = 0; rt->nlive > 0 && round < 1000; round++) {
-    for (lr_task *t = rt->live; t; t = t->live_next) lr__cancel(t);
-    if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && rt->heap_len) &&
+    for (size_t i = rt->nlive; i >= 1; i--) lr__cancel(lr__live_at(rt, i));
+    if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && (rt->heap_len || rt->fifo_len)) &&
         !break_deadlock(rt))
       break;
     lr__run_ready(rt);

@@ -1,6 +1,7 @@
 /* The embedding API (lessonrun.h): a Lua state with lessonrun opened, and
  * running a chunk as the root task. */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <lualib.h>
@@ -9,6 +10,7 @@
 
 struct lr_state {
   lua_State *L;
+  lr_alloc *alloc;
   lr_runtime *rt;
   char *err;
 };
@@ -41,17 +43,63 @@ static int pinit(lua_State *L) {
   return 1;
 }
 
+/* as lauxlib's: an error outside any protected call */
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "PANIC: unprotected error in call to Lua API (%s)\n", msg ? msg : "error object is not a string");
+  fflush(stderr);
+  return 0;
+}
+
+/* warnings as luaL_newstate sets them up: off until warn("@on") */
+static void warnf_on(void *ud, const char *msg, int tocont);
+static void warnf_off(void *ud, const char *msg, int tocont);
+
+static int warn_control(lua_State *L, const char *msg, int tocont) {
+  if (tocont || *(msg++) != '@') return 0;
+  if (strcmp(msg, "off") == 0) lua_setwarnf(L, warnf_off, L);
+  else if (strcmp(msg, "on") == 0) lua_setwarnf(L, warnf_on, L);
+  return 1;
+}
+
+static void warnf_off(void *ud, const char *msg, int tocont) { warn_control(ud, msg, tocont); }
+
+static void warnf_cont(void *ud, const char *msg, int tocont) {
+  lua_State *L = ud;
+  fputs(msg, stderr);
+  if (tocont) {
+    lua_setwarnf(L, warnf_cont, L);
+  } else {
+    fputs("\n", stderr);
+    fflush(stderr);
+    lua_setwarnf(L, warnf_on, L);
+  }
+}
+
+static void warnf_on(void *ud, const char *msg, int tocont) {
+  if (warn_control(ud, msg, tocont)) return;
+  fputs("Lua warning: ", stderr);
+  warnf_cont(ud, msg, tocont);
+}
+
 lr_state *lr_new(void) { return lr__new(NULL); }
 
 lr_state *lr__new(const char *luadir) {
   lr_state *S = calloc(1, sizeof *S);
   if (!S) return NULL;
-  S->L = luaL_newstate();
-  if (!S->L) { free(S); return NULL; }
+  S->alloc = lr__alloc_new();
+  S->L = S->alloc ? lua_newstate(lr__alloc, S->alloc) : NULL;
+  if (!S->L) { lr__alloc_free(S->alloc); free(S); return NULL; }
+  lua_atpanic(S->L, panic);
+  lua_setwarnf(S->L, warnf_off, S->L);
+  /* Tasks are long-lived and numerous: the generational collector does not
+   * re-mark every one of them each time the heap doubles, as incremental does */
+  lua_gc(S->L, LUA_GCGEN, 0, 0);
   lua_pushcfunction(S->L, pinit);
   lua_pushstring(S->L, luadir);
   if (lua_pcall(S->L, 1, 1, 0) != LUA_OK) {
     lua_close(S->L);
+    lr__alloc_free(S->alloc);
     free(S);
     return NULL;
   }
@@ -135,6 +183,7 @@ lr_runtime *lr__state_runtime(lr_state *S) { return S->rt; }
 void lr_close(lr_state *S) {
   if (!S) return;
   lua_close(S->L);
+  lr__alloc_free(S->alloc);
   free(S->err);
   free(S);
 }

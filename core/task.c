@@ -13,15 +13,15 @@
 
 static void rq_push(lr_runtime *rt, lr_task *t) {
   if (rt->rq_len == rt->rq_cap) {
-    size_t cap = rt->rq_cap ? rt->rq_cap * 2 : 256;
-    lr_task **q = malloc(cap * sizeof *q);
+    /* realloc (mremap for big rings: no copy, no second copy resident),
+     * then move the part that wrapped around to just after the old end */
+    size_t old = rt->rq_cap, cap = old ? old * 2 : 256;
+    lr_task **q = lr__advise_huge(realloc(rt->rq, cap * sizeof *q), cap * sizeof *q);
     if (!q) abort();  /* like Lua's own allocation failure in a callback */
-    for (size_t i = 0; i < rt->rq_len; i++)
-      q[i] = rt->rq[(rt->rq_head + i) % rt->rq_cap];
-    free(rt->rq);
+    size_t wrapped = rt->rq_head + rt->rq_len > old ? rt->rq_head + rt->rq_len - old : 0;
+    memcpy(q + old, q, wrapped * sizeof *q);
     rt->rq = q;
     rt->rq_cap = cap;
-    rt->rq_head = 0;
   }
   rt->rq[(rt->rq_head + rt->rq_len) % rt->rq_cap] = t;
   rt->rq_len++;
@@ -38,18 +38,35 @@ lr_task *lr__checktask(lua_State *L, int idx) {
   return luaL_checkudata(L, idx, TASK_MT);
 }
 
+/* Unfinished tasks are anchored in one Lua array, live[1..nlive], each
+ * knowing its slot (t->ref); a task that finishes swaps the last one into
+ * its slot.  The array is also how the runtime walks its unfinished tasks,
+ * so a task needs no list links of its own. */
 void lr__push_task(lua_State *L, lr_task *t) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+  lr_runtime *rt = t->rt;
+  if (t->ref == LUA_NOREF) { lua_pushnil(L); return; }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  lua_rawgeti(L, -1, t->ref);
+  lua_remove(L, -2);
+}
+
+lr_task *lr__live_at(lr_runtime *rt, size_t i) {
+  lua_State *L = rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  lua_rawgeti(L, -1, (lua_Integer)i);
+  lr_task *t = lua_touserdata(L, -1);
+  lua_pop(L, 2);
+  return t;
 }
 
 /* Spawn a task running stack[first] with the nargs values after it as
  * arguments.  Pushes the task handle. */
 lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs) {
   luaL_checkstack(L, 3, NULL);
-  lr_task *t = lua_newuserdatauv(L, sizeof *t, 2);
+  lr_task *t = lua_newuserdatauv(L, sizeof *t, 1);
   memset(t, 0, sizeof *t);
   t->rt = rt;
-  t->heap_idx = SIZE_MAX;
+  t->heap_idx = LR_NO_HEAP;
   t->ref = LUA_NOREF;
   luaL_setmetatable(L, TASK_MT);
   lua_State *co = lua_newthread(L);
@@ -59,31 +76,45 @@ lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs) {
   lua_xmove(L, co, nargs + 1);
   t->co = co;
   *(lr_task **)lua_getextraspace(co) = t;
-  lua_pushvalue(L, -1);
-  t->ref = lr__ref(L, rt);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  lua_pushvalue(L, -2);
+  t->ref = (int)(rt->nlive + 1);
+  lua_rawseti(L, -2, t->ref);
+  lua_pop(L, 1);
+  rt->nlive++;
   t->id = rt->next_id++;
   t->state = LR_PENDING;
   if (rt->trace) lr__trace_spawn(L, rt, t, first, nargs);
-  t->live_next = rt->live;
-  if (rt->live) rt->live->live_prev = t;
-  rt->live = t;
-  rt->nlive++;
   rq_push(rt, t);
   return t;
 }
 
 /* ---- names, results, errors -------------------------------------------- */
 
-/* uservalue 2: a table for the rare extras (a given name, the re-raised
- * child), created on first use. */
-static void push_extra(lua_State *L, lr_task *t, int create) {
-  lr__push_task(L, t);
-  if (lua_getiuservalue(L, -1, 2) != LUA_TTABLE && create) {
+/* The rare extras (a given name, the re-raised child) live in a weak-keyed
+ * registry table, task -> table, rather than in a second uservalue that
+ * every task would pay 16 bytes for. */
+#define EXTRAS_KEY "lessonrun.task_extras"
+
+/* Pushes the extras table of the task at idx, or nil (creating it if asked). */
+static int push_extras_at(lua_State *L, int idx, int create) {
+  idx = lua_absindex(L, idx);
+  lua_getfield(L, LUA_REGISTRYINDEX, EXTRAS_KEY);
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) != LUA_TTABLE && create) {
     lua_pop(L, 1);
     lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, -3, 2);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
   }
+  lua_remove(L, -2);
+  return lua_type(L, -1);
+}
+
+static void push_extra(lua_State *L, lr_task *t, int create) {
+  lr__push_task(L, t);
+  push_extras_at(L, -1, create);
   lua_remove(L, -2);
 }
 
@@ -105,7 +136,7 @@ void lr__push_name(lua_State *L, lr_task *t, int idx) {
   int top = lua_gettop(L);
   if (idx) lua_pushvalue(L, idx);
   else lr__push_task(L, t);
-  if (lua_type(L, -1) == LUA_TUSERDATA && lua_getiuservalue(L, -1, 2) == LUA_TTABLE &&
+  if (lua_type(L, -1) == LUA_TUSERDATA && push_extras_at(L, -1, 0) == LUA_TTABLE &&
       lua_getfield(L, -1, "name") == LUA_TSTRING) {
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);
@@ -165,22 +196,16 @@ void lr__push_traceback(lua_State *L, lr_task *t) {
 /* ---- finishing --------------------------------------------------------- */
 
 void lr__unlink_watch(lr_watch *w) {
-  if (!w->target) return;
-  if (w->prev) w->prev->next = w->next;
-  else w->target->watchers = w->next;
-  if (w->next) w->next->prev = w->prev;
-  w->prev = w->next = NULL;
-  w->target = NULL;
+  if (!w->pprev) return;
+  *w->pprev = w->next;
+  if (w->next) w->next->pprev = w->pprev;
+  w->next = NULL;
+  w->pprev = NULL;
 }
 
 static void finish(lr_runtime *rt, lr_task *t, int state) {
   t->state = state;
   if (rt->trace) lr__trace(rt, LR_EV_END, t, state);
-  if (t->live_prev) t->live_prev->live_next = t->live_next;
-  else rt->live = t->live_next;
-  if (t->live_next) t->live_next->live_prev = t->live_prev;
-  t->live_prev = t->live_next = NULL;
-  rt->nlive--;
   if (t == rt->root && state != LR_DONE && t->cancel_requested && rt->interrupted)
     t->interrupted = 1;
   while (t->watchers) {
@@ -191,7 +216,20 @@ static void finish(lr_runtime *rt, lr_task *t, int state) {
     if (state != LR_DONE && !g->first_failed) g->first_failed = (int)(w - g->nodes) + 1;
     if (g->pending == 0 || (state != LR_DONE && g->failfast)) lr__wake(g->waiter, LR_WAKE_OK);
   }
-  lr__unref(rt->L, rt, t->ref);
+  /* out of the live array: the last task takes this one's slot */
+  lua_State *L = rt->L;
+  lua_checkstack(L, 3);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  int last = (int)rt->nlive;
+  if (t->ref != last) {
+    lua_rawgeti(L, -1, last);
+    ((lr_task *)lua_touserdata(L, -1))->ref = t->ref;
+    lua_rawseti(L, -2, t->ref);
+  }
+  lua_pushnil(L);
+  lua_rawseti(L, -2, last);
+  lua_pop(L, 1);
+  rt->nlive--;
   t->ref = LUA_NOREF;
 }
 
@@ -362,11 +400,37 @@ static void group_unlink(lr_group *g) {
   for (int i = 0; i < g->n; i++) lr__unlink_watch(&g->nodes[i]);
 }
 
-static void group_cleanup(lr_task *t) { group_unlink(t->park_data); }
+/* A parked waiter's group is freed once: by its continuation, or by this
+ * cleanup if the wait is abandoned (cancel, deadlock, shutdown), which the
+ * continuation then sees as park_data == NULL. */
+static void group_cleanup(lr_task *t) {
+  lr_group *g = t->park_data;
+  if (!g) return;
+  group_unlink(g);
+  free(g);
+  t->park_data = NULL;
+}
 
-/* Link a group of watches for list[1..n]; returns the number pending. */
+/* Called by a continuation: unlink and free the group if the cleanup has not;
+ * returns its first_failed (0 if none or abandoned). */
+static int group_done(lr_task *t) {
+  lr_group *g = t->park_data;
+  if (!g) return 0;
+  int first_failed = g->first_failed;
+  group_unlink(g);
+  free(g);
+  t->park_data = NULL;
+  return first_failed;
+}
+
+/* Link a group of watches for list[1..n]; returns the number pending.  The
+ * group is C memory, freed by the continuation as soon as the wait is over
+ * (rather than garbage until the next cycle): gather of a million tasks
+ * builds its results table right then, and can reuse the space. */
 static lr_group *group_new(lua_State *L, lr_task *waiter, int n, int failfast) {
-  lr_group *g = lua_newuserdatauv(L, sizeof(lr_group) + (size_t)(n > 0 ? n - 1 : 0) * sizeof(lr_watch), 0);
+  size_t size = sizeof(lr_group) + (size_t)(n > 0 ? n - 1 : 0) * sizeof(lr_watch);
+  lr_group *g = lr__advise_huge(malloc(size), size);
+  if (!g) luaL_error(L, "gather: not enough memory");
   memset(g, 0, sizeof *g);
   g->waiter = waiter;
   g->failfast = failfast;
@@ -378,10 +442,9 @@ static lr_group *group_new(lua_State *L, lr_task *waiter, int n, int failfast) {
 static void group_watch(lr_group *g, int i, lr_task *target) {
   lr_watch *w = &g->nodes[i];
   w->group = g;
-  w->target = target;
-  w->prev = NULL;
+  w->pprev = &target->watchers;
   w->next = target->watchers;
-  if (target->watchers) target->watchers->prev = w;
+  if (target->watchers) target->watchers->pprev = &w->next;
   target->watchers = w;
   g->pending++;
 }
@@ -403,12 +466,11 @@ static int reraise(lua_State *L, int idx) {
 }
 
 static int waitall_k(lua_State *L, int status, lua_KContext ctx) {
-  lr_group *g = (lr_group *)ctx;
   lr_task *t = lr__current(L);
-  (void)status;
-  group_unlink(g);
+  (void)status; (void)ctx;
+  int first_failed = group_done(t);
   lr__check_cancel(L, t);
-  if (g->first_failed) lua_pushinteger(L, g->first_failed);
+  if (first_failed) lua_pushinteger(L, first_failed);
   else lua_pushnil(L);
   return 1;
 }
@@ -463,10 +525,9 @@ static int wait_finished(lua_State *L, lr_task *c) {
 }
 
 static int wait_k(lua_State *L, int status, lua_KContext ctx) {
-  lr_group *g = (lr_group *)ctx;
   lr_task *t = lr__current(L);
-  (void)status;
-  group_unlink(g);
+  (void)status; (void)ctx;
+  group_done(t);
   lr__check_cancel(L, t);
   return wait_finished(L, lr__checktask(L, 1));
 }
@@ -502,15 +563,14 @@ static int t_wait(lua_State *L) {
 /* core.wait_for(task, seconds) -> true if the task finished in time, false
  * if the time ran out first (the task goes on; the caller decides). */
 static void wait_for_cleanup(lr_task *t) {
-  group_unlink(t->park_data);
+  group_cleanup(t);
   lr__timer_remove(t->rt, t);
 }
 
 static int wait_for_k(lua_State *L, int status, lua_KContext ctx) {
-  lr_group *g = (lr_group *)ctx;
   lr_task *t = lr__current(L);
-  (void)status;
-  group_unlink(g);
+  (void)status; (void)ctx;
+  group_done(t);
   lr__timer_remove(t->rt, t);
   lr__check_cancel(L, t);
   lua_pushboolean(L, lr__finished(lr__checktask(L, 1)));
@@ -530,10 +590,10 @@ static int l_wait_for(lua_State *L) {
   if (!lua_isyieldable(L))
     return luaL_error(L, "timeout: cannot wait here (inside a metamethod or a C function that cannot yield)");
   lr_group *g = group_new(L, t, 1, 0);
-  lua_insert(L, 2);  /* keep the task at 1 for the continuation */
   group_watch(g, 0, c);
   if (!isinf(s) && lr__timer_add(t->rt, t, s) != 0) {
     group_unlink(g);
+    free(g);
     return luaL_error(L, "timeout: not enough memory");
   }
   return lr__park(L, t, LR_W_WAIT, wait_for_cleanup, g, (lua_KContext)g, wait_for_k);
@@ -598,13 +658,7 @@ static int t_name(lua_State *L) {
     return 1;
   }
   luaL_checkstring(L, 2);
-  lua_pushvalue(L, 1);
-  if (lua_getiuservalue(L, 1, 2) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, 1, 2);
-  }
+  push_extras_at(L, 1, 1);
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "name");
   lua_settop(L, 1);
@@ -693,6 +747,15 @@ const luaL_Reg lr__task_funcs[] = {
 };
 
 void lr__task_open(lua_State *L, lr_runtime *rt) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, EXTRAS_KEY) != LUA_TTABLE) {
+    lua_newtable(L);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_pushvalue(L, -1);
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, EXTRAS_KEY);
+  }
+  lua_pop(L, 1);
   if (luaL_newmetatable(L, TASK_MT)) {
     lua_newtable(L);
     lua_pushlightuserdata(L, rt);

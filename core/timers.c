@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "lr.h"
@@ -20,7 +21,7 @@ static int before(const lr_sleeper *a, const lr_sleeper *b) {
 
 static void heap_set(lr_runtime *rt, size_t i, lr_sleeper s) {
   rt->heap[i] = s;
-  s.task->heap_idx = i;
+  s.task->heap_idx = (uint32_t)i;
 }
 
 static void heap_up(lr_runtime *rt, size_t i) {
@@ -49,7 +50,7 @@ static void heap_down(lr_runtime *rt, size_t i) {
 }
 
 static void heap_remove(lr_runtime *rt, size_t i) {
-  rt->heap[i].task->heap_idx = SIZE_MAX;
+  rt->heap[i].task->heap_idx = LR_NO_HEAP;
   rt->heap_len--;
   if (i == rt->heap_len) return;
   heap_set(rt, i, rt->heap[rt->heap_len]);
@@ -57,17 +58,88 @@ static void heap_remove(lr_runtime *rt, size_t i) {
   heap_up(rt, rt->heap[i].task->heap_idx);
 }
 
+/* ---- the FIFO lane ------------------------------------------------------- */
+
+/* Sleeps of one duration end in the order they began, so their deadlines
+ * arrive sorted: they go to a ring, in and out in O(1), instead of sifting
+ * through the heap (each step of which writes to another task's memory).
+ * Only a deadline earlier than the last one queued goes to the heap.  A
+ * cancelled sleeper leaves a tombstone (task NULL), dropped when it reaches
+ * the head or when tombstones are half the ring. */
+
+#define FIFO_AT(rt, off) ((rt)->fifo[((rt)->fifo_head + (off)) % (rt)->fifo_cap])
+
+static int fifo_push(lr_runtime *rt, lr_sleeper e) {
+  if (rt->fifo_len == rt->fifo_cap) {
+    /* realloc (mremap for big rings: no copy, no second copy resident),
+     * then move the part that wrapped around to just after the old end */
+    size_t old = rt->fifo_cap, cap = old ? old * 2 : 256;
+    lr_sleeper *q = lr__advise_huge(realloc(rt->fifo, cap * sizeof *q), cap * sizeof *q);
+    if (!q) return -1;
+    size_t wrapped = rt->fifo_head + rt->fifo_len > old ? rt->fifo_head + rt->fifo_len - old : 0;
+    memcpy(q + old, q, wrapped * sizeof *q);
+    rt->fifo = q;
+    rt->fifo_cap = cap;
+  }
+  FIFO_AT(rt, rt->fifo_len) = e;
+  e.task->heap_idx = rt->fifo_base + (uint32_t)rt->fifo_len;
+  e.task->in_fifo = 1;
+  rt->fifo_len++;
+  return 0;
+}
+
+static void fifo_pop(lr_runtime *rt) {
+  lr_sleeper *e = &rt->fifo[rt->fifo_head];
+  if (e->task) { e->task->heap_idx = LR_NO_HEAP; e->task->in_fifo = 0; }
+  else rt->fifo_dead--;
+  rt->fifo_head = (rt->fifo_head + 1) % rt->fifo_cap;
+  rt->fifo_len--;
+  rt->fifo_base++;
+}
+
+static void fifo_compact(lr_runtime *rt) {
+  size_t n = 0;
+  for (size_t i = 0; i < rt->fifo_len; i++) {
+    lr_sleeper e = FIFO_AT(rt, i);
+    if (!e.task) continue;
+    FIFO_AT(rt, n) = e;
+    e.task->heap_idx = rt->fifo_base + (uint32_t)n;
+    n++;
+  }
+  rt->fifo_len = n;
+  rt->fifo_dead = 0;
+}
+
+static void fifo_remove(lr_runtime *rt, lr_task *t) {
+  FIFO_AT(rt, (uint32_t)(t->heap_idx - rt->fifo_base)).task = NULL;
+  t->heap_idx = LR_NO_HEAP;
+  t->in_fifo = 0;
+  rt->fifo_dead++;
+  while (rt->fifo_len > 0 && !rt->fifo[rt->fifo_head].task) fifo_pop(rt);
+  if (rt->fifo_dead > 64 && rt->fifo_dead * 2 > rt->fifo_len) fifo_compact(rt);
+}
+
+/* the sleeper due first, or NULL */
+static lr_sleeper *earliest(lr_runtime *rt) {
+  lr_sleeper *h = rt->heap_len ? &rt->heap[0] : NULL;
+  lr_sleeper *f = rt->fifo_len ? &rt->fifo[rt->fifo_head] : NULL;
+  if (!h) return f;
+  if (!f) return h;
+  return before(f, h) ? f : h;
+}
+
 static void timer_cb(uv_timer_t *h);
 
 /* (Re)arm the one timer for the earliest deadline. */
 static void arm(lr_runtime *rt) {
   if (rt->virtual_time) return;  /* the driver advances the clock itself */
-  if (rt->heap_len == 0) {
+  lr_sleeper *first = earliest(rt);
+  if (!first) {
     if (rt->timer_armed) uv_timer_stop(&rt->timer);
     rt->timer_armed = 0;
     return;
   }
-  uint64_t d = rt->heap[0].deadline;
+  uint64_t d = first->deadline;
   if (rt->timer_armed == d) return;
   uv_update_time(&rt->loop);
   uint64_t now = uv_hrtime();
@@ -76,15 +148,26 @@ static void arm(lr_runtime *rt) {
   rt->timer_armed = d;
 }
 
+/* Wake every sleeper due by now, earliest first. */
+static void wake_due(lr_runtime *rt, uint64_t now) {
+  lr_sleeper *e;
+  while ((e = earliest(rt)) && e->deadline <= now) {
+    lr_task *t = e->task;
+    if (rt->heap_len && e == &rt->heap[0]) {
+      heap_remove(rt, 0);
+    } else {
+      fifo_pop(rt);
+      while (rt->fifo_len > 0 && !rt->fifo[rt->fifo_head].task) fifo_pop(rt);
+    }
+    lr__wake(t, LR_WAKE_OK);
+  }
+}
+
 static void timer_cb(uv_timer_t *h) {
   lr_runtime *rt = h->data;
   uint64_t now = uv_hrtime();
   rt->timer_armed = 0;
-  while (rt->heap_len > 0 && rt->heap[0].deadline <= now) {
-    lr_task *t = rt->heap[0].task;
-    heap_remove(rt, 0);
-    lr__wake(t, LR_WAKE_OK);
-  }
+  wake_due(rt, now);
   arm(rt);
 }
 
@@ -94,18 +177,21 @@ static size_t overdue(lr_runtime *rt, size_t i, uint64_t now) {
   return 1 + overdue(rt, 2 * i + 1, now) + overdue(rt, 2 * i + 2, now);
 }
 
-size_t lr__overdue(lr_runtime *rt) { return overdue(rt, 0, lr__now_ns(rt)); }
+size_t lr__overdue(lr_runtime *rt) {
+  uint64_t now = lr__now_ns(rt);
+  size_t n = overdue(rt, 0, now);
+  for (size_t i = 0; i < rt->fifo_len && FIFO_AT(rt, i).deadline <= now; i++)
+    n += FIFO_AT(rt, i).task != NULL;
+  return n;
+}
 
 /* Virtual clock: nothing is ready, so jump to the earliest deadline and
  * wake everyone due then.  Returns 0 if no one sleeps. */
 int lr__virtual_advance(lr_runtime *rt) {
-  if (rt->heap_len == 0) return 0;
-  if (rt->heap[0].deadline > rt->vnow) rt->vnow = rt->heap[0].deadline;
-  while (rt->heap_len > 0 && rt->heap[0].deadline <= rt->vnow) {
-    lr_task *t = rt->heap[0].task;
-    heap_remove(rt, 0);
-    lr__wake(t, LR_WAKE_OK);
-  }
+  lr_sleeper *first = earliest(rt);
+  if (!first) return 0;
+  if (first->deadline > rt->vnow) rt->vnow = first->deadline;
+  wake_due(rt, rt->vnow);
   return 1;
 }
 
@@ -126,6 +212,9 @@ void lr__timers_close(lr_runtime *rt) {
   free(rt->heap);
   rt->heap = NULL;
   rt->heap_len = rt->heap_cap = 0;
+  free(rt->fifo);
+  rt->fifo = NULL;
+  rt->fifo_len = rt->fifo_cap = rt->fifo_head = rt->fifo_dead = 0;
 }
 
 /* ---- Lua API -------------------------------------------------------------- */
@@ -138,30 +227,37 @@ static lua_Number check_seconds(lua_State *L, int arg, int allow_inf) {
   return s;
 }
 
-/* Put t in the heap to be woken after s seconds (s finite, >= 0). */
+/* Put t among the sleepers, to be woken after s seconds (s finite, >= 0):
+ * in the FIFO lane if its deadline is not before the last one there (every
+ * sleep of one duration), else in the heap. */
 int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s) {
-  if (rt->heap_len == rt->heap_cap) {
-    size_t cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
-    lr_sleeper *h = realloc(rt->heap, cap * sizeof *h);
-    if (!h) return -1;
-    rt->heap = h;
-    rt->heap_cap = cap;
-  }
   double ns = s * 1e9;
   uint64_t now = lr__now_ns(rt);
   uint64_t d = ns >= (double)(UINT64_MAX - now) ? UINT64_MAX : now + (uint64_t)ns;
   lr_sleeper e = { d, rt->heap_seq++, t };
-  rt->heap[rt->heap_len++] = e;
-  heap_up(rt, rt->heap_len - 1);
+  if (rt->heap_len + rt->fifo_len >= LR_NO_HEAP - 1) return -1;
+  if (rt->fifo_len == 0 || FIFO_AT(rt, rt->fifo_len - 1).deadline <= d) {
+    if (fifo_push(rt, e) != 0) return -1;
+  } else {
+    if (rt->heap_len == rt->heap_cap) {
+      size_t cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
+      lr_sleeper *h = lr__advise_huge(realloc(rt->heap, cap * sizeof *h), cap * sizeof *h);
+      if (!h) return -1;
+      rt->heap = h;
+      rt->heap_cap = cap;
+    }
+    rt->heap[rt->heap_len++] = e;
+    heap_up(rt, rt->heap_len - 1);
+  }
   arm(rt);
   return 0;
 }
 
 void lr__timer_remove(lr_runtime *rt, lr_task *t) {
-  if (t->heap_idx != SIZE_MAX) {
-    heap_remove(rt, t->heap_idx);
-    arm(rt);
-  }
+  if (t->heap_idx == LR_NO_HEAP) return;
+  if (t->in_fifo) fifo_remove(rt, t);
+  else heap_remove(rt, t->heap_idx);
+  arm(rt);
 }
 
 static void sleep_cleanup(lr_task *t) { lr__timer_remove(t->rt, t); }

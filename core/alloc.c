@@ -1,0 +1,153 @@
+/* The Lua state's allocator.  A task is a handful of small blocks (its
+ * coroutine, its stack, two CallInfos, its handle); malloc adds a header and
+ * rounding to each and backs them with 4 KiB pages, one page fault each.
+ * Here small blocks come from per-size free lists carved out of arenas that
+ * ask for transparent huge pages (one fault per 2 MiB); Lua passes the old
+ * size on every call, so blocks need no header.  Large blocks go to malloc. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "lr.h"
+
+#define GRAIN 16                      /* every block is a multiple of this */
+#define SMALL_MAX 1024                /* larger blocks: malloc */
+#define NCLASS (SMALL_MAX / GRAIN)
+#define HUGE_PAGE ((size_t)2 << 20)
+#define FIRST_ARENA ((size_t)256 << 10)  /* small programs stay small */
+#define MAX_ARENA ((size_t)64 << 20)
+
+typedef struct free_block { struct free_block *next; } free_block;
+typedef struct arena { struct arena *next; size_t size; } arena;
+
+struct lr_alloc {
+  free_block *free[NCLASS];
+  char *bump, *end;
+  arena *arenas;
+  size_t next_size;
+};
+
+static int new_arena(lr_alloc *a) {
+  size_t size = a->next_size;
+  char *p;
+  if (size >= HUGE_PAGE) {  /* align to a huge page so all of it can be one */
+    char *raw = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return -1;
+    p = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (p > raw) munmap(raw, (size_t)(p - raw));
+    if (p + size < raw + size + HUGE_PAGE) munmap(p + size, (size_t)(raw + size + HUGE_PAGE - (p + size)));
+#ifdef MADV_HUGEPAGE
+    madvise(p, size, MADV_HUGEPAGE);
+#endif
+  } else {
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return -1;
+  }
+  arena *h = (arena *)p;
+  h->next = a->arenas;
+  h->size = size;
+  a->arenas = h;
+  a->bump = p + ((sizeof *h + GRAIN - 1) & ~(size_t)(GRAIN - 1));
+  a->end = p + size;
+  if (a->next_size < MAX_ARENA) a->next_size *= 2;
+  return 0;
+}
+
+static void *small_alloc(lr_alloc *a, size_t cls) {
+  free_block *b = a->free[cls];
+  if (b) {
+    a->free[cls] = b->next;
+    return b;
+  }
+  size_t sz = (cls + 1) * GRAIN;
+  if ((size_t)(a->end - a->bump) < sz) {
+    /* the arena's tail is too small for this class: give it to smaller ones */
+    while ((size_t)(a->end - a->bump) >= GRAIN) {
+      size_t rest = (size_t)(a->end - a->bump), c = (rest > SMALL_MAX ? SMALL_MAX : rest) / GRAIN - 1;
+      free_block *f = (free_block *)a->bump;
+      f->next = a->free[c];
+      a->free[c] = f;
+      a->bump += (c + 1) * GRAIN;
+    }
+    if (new_arena(a) != 0) return NULL;
+  }
+  void *p = a->bump;
+  a->bump += sz;
+  return p;
+}
+
+static void small_free(lr_alloc *a, void *p, size_t cls) {
+  free_block *b = p;
+  b->next = a->free[cls];
+  a->free[cls] = b;
+}
+
+#define CLASS(n) (((n) + GRAIN - 1) / GRAIN - 1)
+
+/* Big blocks (a million-slot table, the sleepers' ring) come from malloc,
+ * which maps each in its own pages (M_MMAP_THRESHOLD, set by the
+ * executable); ask for huge pages on the whole mapping: a part would split
+ * it, and mremap (realloc without copying) refuses a split mapping. */
+void *lr__advise_huge(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+  if (p && n >= 2 * HUGE_PAGE) {
+    uintptr_t b = (uintptr_t)p & ~(uintptr_t)4095;
+    uintptr_t e = ((uintptr_t)p + n + 4095) & ~(uintptr_t)4095;
+    madvise((void *)b, e - b, MADV_HUGEPAGE);
+  }
+#endif
+  return p;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LR_PLAIN_MALLOC 1  /* let AddressSanitizer see every Lua block */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LR_PLAIN_MALLOC 1
+#endif
+#endif
+
+/* lua_Alloc: as lauxlib's l_alloc, with osize meaningful whenever ptr is set */
+void *lr__alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  lr_alloc *a = ud;
+#ifdef LR_PLAIN_MALLOC
+  (void)a; (void)osize;
+  if (nsize == 0) { free(ptr); return NULL; }
+  return realloc(ptr, nsize);
+#endif
+  int was_small = ptr && osize <= SMALL_MAX;
+  if (nsize == 0) {
+    if (!ptr) return NULL;
+    if (was_small) small_free(a, ptr, CLASS(osize));
+    else free(ptr);
+    return NULL;
+  }
+  if (!ptr) {
+    if (nsize <= SMALL_MAX) return small_alloc(a, CLASS(nsize));
+    return lr__advise_huge(malloc(nsize), nsize);
+  }
+  if (!was_small && nsize > SMALL_MAX) return lr__advise_huge(realloc(ptr, nsize), nsize);
+  if (was_small && nsize <= SMALL_MAX && CLASS(osize) == CLASS(nsize)) return ptr;
+  void *n = nsize <= SMALL_MAX ? small_alloc(a, CLASS(nsize)) : malloc(nsize);
+  if (!n) return NULL;  /* Lua keeps the old block */
+  memcpy(n, ptr, osize < nsize ? osize : nsize);
+  if (was_small) small_free(a, ptr, CLASS(osize));
+  else free(ptr);
+  return n;
+}
+
+lr_alloc *lr__alloc_new(void) {
+  lr_alloc *a = calloc(1, sizeof *a);
+  if (a) a->next_size = FIRST_ARENA;
+  return a;
+}
+
+/* After lua_close: every block is dead, give the arenas back. */
+void lr__alloc_free(lr_alloc *a) {
+  if (!a) return;
+  for (arena *h = a->arenas, *next; h; h = next) {
+    next = h->next;
+    munmap(h, h->size);
+  }
+  free(a);
+}
