@@ -27,18 +27,18 @@ async def main(url, n, limit):
                 async with session.get(url) as r:
                     return r.status, await r.read()
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         results = await asyncio.gather(*[one() for _ in range(n)])
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     size = len(results[0][1])
     ok = sum(1 for status, body in results if status == 200 and len(body) == size)
-    return wall, ok
+    return wall, cpu, ok
 
 
 url = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
 limit = int(sys.argv[3]) if len(sys.argv) > 3 else 100
-wall, ok = asyncio.run(main(url, n, limit))
-print("RESULT impl=aiohttp n=%d ok=%d wall=%.6f rps=%.1f rss_kb=%d"
-      % (n, ok, wall, n / wall, peak_rss_kb()))
+wall, cpu, ok = asyncio.run(main(url, n, limit))
+print("RESULT impl=aiohttp n=%d ok=%d wall=%.6f rps=%.1f cpu=%.3f rss_kb=%d"
+      % (n, ok, wall, n / wall, cpu, peak_rss_kb()))
 sys.exit(0 if ok == n else 1)

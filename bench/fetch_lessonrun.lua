@@ -20,7 +20,7 @@ end
 -- enough connections for LIMIT transfers at once, all to one host
 fetch_config { max_connections = math.max(LIMIT, 100), max_host_connections = 0 }
 
-local t0 = now()
+local t0, c0 = now(), os.clock()
 local responses
 if MODE == "sem" then
   local sem = semaphore(LIMIT)
@@ -34,13 +34,13 @@ elseif MODE == "all" then
 else
   error("MODE must be sem or all, got " .. tostring(MODE))
 end
-local wall = now() - t0
+local wall, cpu = now() - t0, os.clock() - c0
 
 local ok, len = 0, #responses[1].body
 for i = 1, N do
   local r = responses[i]
   if r.status == 200 and #r.body == len then ok = ok + 1 end
 end
-print(("RESULT impl=lessonrun-%s n=%d ok=%d wall=%.6f rps=%.1f rss_kb=%d")
-  :format(MODE, N, ok, wall, N / wall, peak_rss_kb()))
+print(("RESULT impl=lessonrun-%s n=%d ok=%d wall=%.6f rps=%.1f cpu=%.3f rss_kb=%d")
+  :format(MODE, N, ok, wall, N / wall, cpu, peak_rss_kb()))
 if ok ~= N then os.exit(1) end

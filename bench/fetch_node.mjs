@@ -30,12 +30,13 @@ async function one() {
   }
 }
 
-const t0 = performance.now();
+const t0 = performance.now(), c0 = process.cpuUsage();
 const results = await Promise.all(Array.from({ length: n }, one));
 const wall = (performance.now() - t0) / 1000;
+const c1 = process.cpuUsage(c0), cpu = (c1.user + c1.system) / 1e6;
 const size = results[0][1].byteLength;
 let ok = 0;
 for (const [status, body] of results) if (status === 200 && body.byteLength === size) ok++;
 console.log(`RESULT impl=node n=${n} ok=${ok} wall=${wall.toFixed(6)} ` +
-            `rps=${(n / wall).toFixed(1)} rss_kb=${peakRssKb()}`);
+            `rps=${(n / wall).toFixed(1)} cpu=${cpu.toFixed(3)} rss_kb=${peakRssKb()}`);
 process.exitCode = ok === n ? 0 : 1;

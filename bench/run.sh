@@ -4,6 +4,9 @@
 #   bench/run.sh            # everything: sleep, then startup
 #   bench/run.sh sleep      # N tasks sleeping 0.1 s, gathered
 #   bench/run.sh startup    # lessonrun -e '' vs lua5.4 -e ''
+#   bench/run.sh fetch      # 10k GETs from a loopback nginx, 100 in flight,
+#                           # vs the C ceiling, curl, aiohttp, Node (not in
+#                           # "all": it starts nginx and takes ~1 min)
 #
 # Environment:
 #   BENCH_N="10000 100000 1000000"  task counts for the sleep benchmark
@@ -16,15 +19,18 @@
 #                         as "lessonrun-b" and added to the peers
 #   PYTHON, NODE, LUA     peers' interpreters (default: Debian's /usr/bin ones)
 #   BENCH_RAW=file        also keep every raw RESULT line there
+#   fetch: BENCH_FETCH_N=10000, BENCH_FETCH_LIMIT=100, BENCH_FETCH_REPEAT=3
+#          rounds, BENCH_FETCH_PEERS="ceiling lessonrun-sem lessonrun-all
+#          curl aiohttp node", BENCH_LESSON_REPEAT=5, NGINX, CURL (paths)
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 mode="${1:-all}"
 case "$mode" in
-  all | sleep | startup) ;;
-  -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: $0 [all|sleep|startup]" >&2; exit 2 ;;
+  all | sleep | startup | fetch) ;;
+  -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 [all|sleep|startup|fetch]" >&2; exit 2 ;;
 esac
 
 if [[ -z "${LESSONRUN:-}" ]]; then
@@ -224,8 +230,243 @@ startup_bench() {
     printf "target startup <= 3 ms: %.2f ms  %s (starting /bin/true takes %.2f ms here)\n", a, a <= 3 ? "MET" : "MISSED", f }'
 }
 
+# ---- fetch ------------------------------------------------------------------
+# N GETs of a 100-byte body from a loopback nginx (bench/nginx.conf, started
+# here and stopped on exit), at most LIMIT in flight, in one process: lessonrun
+# (fetch under a semaphore, and fetch_all) against the C ceiling
+# (bench/ceiling.c: libcurl multi on libuv, handles reused), curl's CLI,
+# aiohttp and Node's fetch, taking turns.  Then the lesson's shape: 20
+# requests to the built-in server's /delay/0.1, 10 in flight (ideal 0.2 s).
+
+FETCH_N="${BENCH_FETCH_N:-10000}"
+FETCH_LIMIT="${BENCH_FETCH_LIMIT:-100}"
+FETCH_REPEAT="${BENCH_FETCH_REPEAT:-3}"
+FETCH_PEERS="${BENCH_FETCH_PEERS:-ceiling lessonrun-sem lessonrun-all ${LESSONRUN_B:+lessonrun-b-sem lessonrun-b-all }curl aiohttp node}"
+LESSON_REPEAT="${BENCH_LESSON_REPEAT:-5}"
+NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
+CURL="${CURL:-/usr/bin/curl}"
+GNU_TIME=/usr/bin/time
+
+fetch_have() {
+  case "$1" in
+    ceiling) [[ -x "$fdir/ceiling" ]] ;;
+    lessonrun-sem | lessonrun-all) return 0 ;;
+    lessonrun-b-*) [[ -n "${LESSONRUN_B:-}" && -x "$LESSONRUN_B" ]] ;;
+    curl) [[ -x "$CURL" && -x "$GNU_TIME" ]] ;;
+    aiohttp) [[ -x "$PYTHON" ]] && "$PYTHON" -c 'import aiohttp' 2>/dev/null ;;
+    node) [[ -x "$NODE" ]] ;;
+    *) return 1 ;;
+  esac
+}
+
+# Starts nginx on the first free port from 18089 on; sets nginx_pid and
+# fetch_url.  nginx runs in the foreground of a background job (daemon off),
+# so it is ours to stop by its pid.
+start_nginx() {
+  local port body
+  mkdir -p "$fdir/nginx/tmp"
+  for ((port = 18089; port < 18189; port++)); do
+    # someone listens there already: not ours, try the next
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+    sed "s/127\.0\.0\.1:18089/127.0.0.1:$port/" "$here/nginx.conf" >"$fdir/nginx/nginx.conf"
+    "$NGINX" -p "$fdir/nginx/" -c "$fdir/nginx/nginx.conf" -e "$fdir/nginx/error.log" &
+    nginx_pid=$!
+    local k
+    for ((k = 0; k < 50; k++)); do
+      kill -0 "$nginx_pid" 2>/dev/null || break
+      body="$("$CURL" -s --max-time 1 "http://127.0.0.1:$port/" 2>/dev/null)"
+      if [[ ${#body} -eq 100 ]]; then
+        fetch_url="http://127.0.0.1:$port/"
+        return 0
+      fi
+      sleep 0.1
+    done
+    stop_nginx
+  done
+  echo "bench: nginx did not start:" >&2
+  tail -n 5 "$fdir/nginx/error.log" >&2
+  return 1
+}
+
+stop_nginx() {
+  [[ -z "${nginx_pid:-}" ]] && return
+  kill -QUIT "$nginx_pid" 2>/dev/null  # graceful: the master stops its workers
+  local k
+  for ((k = 0; k < 50; k++)); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -TERM "$nginx_pid" 2>/dev/null
+  wait "$nginx_pid" 2>/dev/null
+  nginx_pid=
+}
+
+fetch_cmd_of() {  # fetch_cmd_of impl -> the command line (one word per line)
+  case "$1" in
+    ceiling) printf '%s\n' "$fdir/ceiling" "$fetch_url" "$FETCH_N" "$FETCH_LIMIT" ;;
+    lessonrun-sem | lessonrun-all)
+      printf '%s\n' "$LESSONRUN" "$here/fetch_lessonrun.lua" "$fetch_url" "$FETCH_N" "$FETCH_LIMIT" "${1#lessonrun-}" ;;
+    lessonrun-b-*)
+      printf '%s\n' "$LESSONRUN_B" "$here/fetch_lessonrun.lua" "$fetch_url" "$FETCH_N" "$FETCH_LIMIT" "${1#lessonrun-b-}" ;;
+    aiohttp) printf '%s\n' "$PYTHON" "$here/fetch_aiohttp.py" "$fetch_url" "$FETCH_N" "$FETCH_LIMIT" ;;
+    node) printf '%s\n' "$NODE" "$here/fetch_node.mjs" "$fetch_url" "$FETCH_N" "$FETCH_LIMIT" ;;
+  esac
+}
+
+# curl's CLI measures nothing itself: wall from date, peak RSS and CPU from
+# GNU time, ok = transfers that wrote "200 100" (status, body size) with -w.
+run_curl() {
+  local t0 t1 rc ok rss u s
+  t0=$(date +%s%N)
+  timeout "$TIMEOUT" "$GNU_TIME" -f '%M %U %S' -o "$fdir/curl.time" \
+    "$CURL" --parallel --parallel-max "$FETCH_LIMIT" -s --no-progress-meter \
+    -w '%{http_code} %{size_download}\n' -K "$fdir/curl.cfg" >"$fdir/curl.out" 2>"$fdir/curl.err"
+  rc=$?
+  t1=$(date +%s%N)
+  ok=$(grep -c '^200 100$' "$fdir/curl.out")
+  read -r rss u s < <(tail -n 1 "$fdir/curl.time")  # after "Command exited with..."
+  awk -v n="$FETCH_N" -v ok="$ok" -v ns=$((t1 - t0)) -v rss="$rss" -v u="$u" -v s="$s" -v rc="$rc" 'BEGIN {
+    w = ns / 1e9
+    printf "RESULT impl=curl n=%d ok=%d wall=%.6f rps=%.1f cpu=%.3f rss_kb=%d rc=%d\n", n, ok, w, n / w, u + s, rss, rc }'
+  return "$rc"
+}
+
+fetch_run_one() {  # fetch_run_one impl round
+  local impl="$1" r="$2" out rc line
+  if [[ "$impl" == curl ]]; then
+    out="$(run_curl 2>&1)"
+    rc=$?
+  else
+    local -a cmd
+    mapfile -t cmd < <(fetch_cmd_of "$impl")
+    out="$(timeout "$TIMEOUT" "${cmd[@]}" 2>&1)"
+    rc=$?
+  fi
+  line="$(grep '^RESULT ' <<<"$out" | tail -n 1)"
+  if [[ $rc -ne 0 || -z "$line" || "$line" != *" n=$FETCH_N ok=$FETCH_N "* ]]; then
+    echo "FFAIL impl=$impl round=$r rc=$rc" >>"$raw"
+    printf '  %-15s FAILED (exit %s): %s\n' "$impl" "$rc" "$(tail -n 3 <<<"$out" | tr '\n' ' ')" >&2
+    return 1
+  fi
+  sed "s/^RESULT impl=[^ ]*/FRESULT impl=$impl round=$r/" <<<"$line" >>"$raw"
+}
+
+fetch_bench() {
+  local bad=0
+  fdir="$(mktemp -d)"
+  nginx_pid=
+  trap 'stop_nginx; rm -rf "$fdir"' EXIT
+  trap 'exit 130' INT TERM
+  if [[ ! -x "$NGINX" ]]; then
+    echo "bench: no nginx (apt-get install nginx-light, or set NGINX=path)" >&2
+    return 1
+  fi
+  # the ceiling, compiled here (no binary in the tree)
+  if ! cc -O2 -o "$fdir/ceiling" "$here/ceiling.c" $(pkg-config --cflags --libs libuv libcurl) 2>"$fdir/cc.err"; then
+    echo "bench: cannot compile bench/ceiling.c (libuv1-dev, libcurl4-*-dev?):" >&2
+    head -n 5 "$fdir/cc.err" >&2
+    bad=1
+  fi
+  start_nginx || return 1
+  local i peers=() p
+  for ((i = 0; i < FETCH_N; i++)); do printf 'url = "%s"\noutput = "/dev/null"\n' "$fetch_url"; done >"$fdir/curl.cfg"
+  for p in $FETCH_PEERS; do
+    if fetch_have "$p"; then peers+=("$p"); else echo "bench: skipping $p (not installed)" >&2; fi
+  done
+  echo "== fetch: $FETCH_N GETs of a 100-byte body from nginx on $fetch_url, at most $FETCH_LIMIT in flight"
+  echo "   lessonrun: $LESSONRUN${LESSONRUN_B:+   lessonrun-b: $LESSONRUN_B}"
+  echo "   nginx: $("$NGINX" -v 2>&1 | sed 's/.*version: //'), 2 workers; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  local r k np=${#peers[@]}
+  printf '   x%s:' "$FETCH_REPEAT" >&2
+  for ((r = 0; r < FETCH_REPEAT; r++)); do
+    for ((i = 0; i < np; i++)); do
+      k=$(((i + r) % np))
+      printf ' %s' "${peers[$k]}" >&2
+      fetch_run_one "${peers[$k]}" "$r" || bad=1
+    done
+  done
+  echo >&2
+  stop_nginx
+
+  # the lesson's shape, on the built-in server (no nginx)
+  local how
+  for ((r = 0; r < LESSON_REPEAT; r++)); do
+    for how in cold warm; do
+      local out line rc
+      out="$(timeout "$TIMEOUT" "$LESSONRUN" "$here/fetch_lesson.lua" 20 10 0.1 "$how" 2>&1)"
+      rc=$?
+      line="$(grep '^RESULT ' <<<"$out" | tail -n 1)"
+      if [[ $rc -ne 0 || "$line" != *" ok=20 "* ]]; then
+        echo "  lesson-$how FAILED: $(tail -n 3 <<<"$out" | tr '\n' ' ')" >&2
+        bad=1
+        continue
+      fi
+      sed 's/^RESULT /LRESULT /' <<<"$line" >>"$raw"
+    done
+  done
+  report_fetch "${peers[@]}"
+  return "$bad"
+}
+
+# Medians over the rounds; "vs ceiling" is the median of each round's ratio
+# to the ceiling's figure in the same round.
+report_fetch() {
+  awk -v peers="$*" -v n="$FETCH_N" -v reps="$FETCH_REPEAT" '
+    function field(s, k) { return match(s, " " k "=[^ ]+") ? substr(s, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
+    function sortn(a, c,   i, j, t) { for (i = 2; i <= c; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
+    function med(a, c) { sortn(a, c); return c % 2 ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2 }
+    /^FRESULT / {
+      im = field($0, "impl"); r = field($0, "round")
+      rps[im, r] = field($0, "rps") + 0; cpu[im, r] = field($0, "cpu") + 0; rss[im, r] = field($0, "rss_kb") / 1024
+      seen[im, r] = 1
+    }
+    /^FFAIL / { bad[field($0, "impl")]++ }
+    /^LRESULT / { im = field($0, "impl"); c = ++lc[im]; lw[im, c] = field($0, "wall") + 0 }
+    END {
+      np = split(peers, P, " ")
+      printf "\n%-16s %9s %20s %11s %12s %12s\n", "program", "req/s", "(min..max)", "vs ceiling", "CPU us/req", "peak RSS MB"
+      for (b = 1; b <= np; b++) {
+        im = P[b]; c = 0; cr = 0
+        delete a; delete q; delete u; delete m
+        for (r = 0; r < reps; r++) {
+          if (!seen[im, r]) continue
+          c++; a[c] = rps[im, r]; u[c] = cpu[im, r] / n * 1e6; m[c] = rss[im, r]
+          if (seen["ceiling", r]) q[++cr] = rps[im, r] / rps["ceiling", r]
+        }
+        if (!c) { printf "%-16s %9s\n", im, "FAILED"; continue }
+        lo = hi = a[1]; for (i = 2; i <= c; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
+        R[im] = med(a, c); Q[im] = cr ? med(q, cr) : -1; M[im] = med(m, c)
+        printf "%-16s %9.0f %20s %11s %12.1f %12.1f%s\n", im, R[im], (c > 1 ? sprintf("(%.0f..%.0f)", lo, hi) : ""),
+          (Q[im] < 0 ? "" : sprintf("%.2fx", Q[im])), med(u, c), M[im], (bad[im] ? "  (" bad[im] " failed)" : "")
+      }
+      best = ""
+      for (b = 1; b <= np; b++) if (P[b] ~ /^lessonrun-(sem|all)$/ && (P[b] in R) && (best == "" || R[P[b]] > R[best])) best = P[b]
+      print ""
+      if (best != "") {
+        printf "faster lessonrun form: %s (%.0f req/s)\n", best, R[best]
+        if ("ceiling" in R) printf "target >= 0.80x the ceiling (same rounds): %.2fx  %s\n", Q[best], (Q[best] >= 0.8 ? "MET" : "MISSED")
+        if ("curl" in R) printf "  ahead of curl CLI: %.0f vs %.0f req/s  %s\n", R[best], R["curl"], (R[best] > R["curl"] ? "yes" : "no")
+        if ("aiohttp" in R) printf "  > 4x aiohttp: %.2fx  %s\n", R[best] / R["aiohttp"], (R[best] > 4 * R["aiohttp"] ? "yes" : "no")
+        if ("node" in R) printf "  vs Node: %.2fx\n", R[best] / R["node"]
+        printf "target peak RSS < 30 MB: %s %.1f MB  %s", best, M[best], (M[best] < 30 ? "MET" : "MISSED")
+        for (b = 1; b <= np; b++) if (P[b] ~ /^lessonrun-(sem|all)$/ && P[b] != best && (P[b] in M)) printf "  (%s: %.1f MB)", P[b], M[P[b]]
+        print ""
+      }
+      for (h = 1; h <= 2; h++) {
+        im = h == 1 ? "lesson-cold" : "lesson-warm"; c = lc[im]
+        if (!c) continue
+        delete a; for (i = 1; i <= c; i++) a[i] = lw[im, i]
+        lo = hi = a[1]; for (i = 2; i <= c; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
+        w = med(a, c)
+        printf "lesson shape (20 x /delay/0.1, 10 in flight), %s: %.3f s (%.3f..%.3f, %d runs) = %+.1f%% over the ideal 0.2 s", \
+          (h == 1 ? "first fetch of the process" : "after a blocking_fetch"), w, lo, hi, c, (w / 0.2 - 1) * 100
+        ok = (w / 0.2 - 1) <= 0.05
+        printf "  %s\n", (h == 1 ? (ok ? "MET (<= 5%)" : "MISSED (> 5%)") : (ok ? "(<= 5%)" : "(> 5%)"))
+      }
+    }' "$raw"
+}
+
 if [[ "$mode" == all || "$mode" == sleep ]]; then sleep_bench; fi
 if [[ "$mode" == all ]]; then echo; fi
 if [[ "$mode" == all || "$mode" == startup ]]; then startup_bench; fi
+# a subshell: its EXIT trap stops nginx and removes its files
+if [[ "$mode" == fetch ]]; then (fetch_bench) || failed=1; fi
 [[ -n "${BENCH_RAW:-}" ]] && cp "$raw" "$BENCH_RAW"
 exit "$failed"
