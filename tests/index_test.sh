@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# index.lua as a learner runs it (no arguments: the built-in server, 20
+# requests of 0.2 s, 5 at a time), from a folder that is not the source tree:
+# the blocking half takes about 4 s, the concurrent half about 0.8 s, and
+# the concurrent half must be at least 3x faster (a generous bound: 5x is
+# the ideal).  Then with arguments: a URL, a count and a limit.
+#   index_test.sh LESSONRUN
+set -euo pipefail
+LR=$(realpath "$1")
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP"
+failed=0
+check() {  # check NAME CONDITION...
+  local name=$1
+  shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; failed=$((failed + 1)); fi
+}
+ge() { awk -v x="$1" -v lo="$2" 'BEGIN { exit !(x + 0 >= lo) }'; }
+in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x + 0 >= lo && x + 0 <= hi) }'; }
+
+set +e
+"$LR" index.lua >out.txt 2>err.txt
+rc=$?
+set -e
+echo "--- index.lua (exit $rc) ---"; cat out.txt err.txt; echo "---"
+check "exit status 0" [ "$rc" -eq 0 ]
+check "no warnings or errors on stderr" [ ! -s err.txt ]
+check "says what it does" grep -q '^20 requests to http://127.0.0.1:[0-9]*/delay/0.2, at most 5 at once$' out.txt
+sync=$(sed -n 's/^blocking_fetch, one by one: *\([0-9.]*\) s .*/\1/p' out.txt)
+async=$(sed -n 's/^fetch, 5 at a time: *\([0-9.]*\) s .*/\1/p' out.txt)
+speedup=$(sed -n 's/^speed-up: \([0-9.]*\)x$/\1/p' out.txt)
+check "blocking half about 4 s ($sync)" in_range "${sync:-0}" 3.9 8
+check "concurrent half about 0.8 s ($async)" in_range "${async:-0}" 0.75 2.0
+check "concurrent half at least 3x faster ($speedup x)" ge "${speedup:-0}" 3
+check "20 x 200 in both halves" [ "$(grep -c '(20 x 200)' out.txt)" -eq 2 ]
+
+# a URL, a count and a limit (here the built-in server run on its own)
+"$LR" serve --port 0 >serve.txt &
+pid=$!
+for _ in $(seq 50); do grep -q serving serve.txt 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/.*serving on \(http:[^ ]*\).*/\1/p' serve.txt)
+"$LR" index.lua "$url/status/404" 6 3 >out2.txt 2>&1 || true
+kill -INT "$pid"; wait "$pid" || true
+cat out2.txt
+check "arguments: URL, count, limit" grep -q "^6 requests to $url/status/404, at most 3 at once$" out2.txt
+check "status counts" [ "$(grep -c '(6 x 404)' out2.txt)" -eq 2 ]
+[ "$failed" -eq 0 ] && echo "all index.lua checks passed"
+[ "$failed" -eq 0 ]

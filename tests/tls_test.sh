@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# TLS against a loopback peer (openssl s_server with a self-signed
+# certificate): verification is on by default, so fetch refuses it with
+# kind "tls"; verify=false, asked for explicitly, accepts it.
+#   tls_test.sh LESSONRUN
+set -euo pipefail
+LR=$(realpath "$1")
+command -v openssl >/dev/null || { echo "openssl not found: skipped"; exit 77; }
+TMP=$(mktemp -d)
+cd "$TMP"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 \
+  -subj "/CN=127.0.0.1" >/dev/null 2>&1
+port=$(( 20000 + RANDOM % 20000 ))
+openssl s_server -accept "127.0.0.1:$port" -cert cert.pem -key key.pem -www -quiet </dev/null >server.log 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf "$TMP"' EXIT
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+"$LR" - "https://127.0.0.1:$port/" <<'LUA'
+local url = ...
+local passed, failed = 0, 0
+local function check(name, cond, detail)
+  if cond then passed = passed + 1 print("ok   " .. name)
+  else failed = failed + 1 print("FAIL " .. name .. (detail and (": " .. tostring(detail)) or "")) end
+end
+for _, get in ipairs({ fetch, blocking_fetch }) do
+  local ok, e = pcall(get, url, { timeout = 5 })
+  check("a self-signed certificate is refused by default", not ok and errorkind(e) == "tls", e)
+  local ok2, r = pcall(get, url, { timeout = 5, verify = false })
+  check("verify = false accepts it", ok2 and r.status == 200, ok2 and r.status or r)
+end
+print(("%d passed, %d failed"):format(passed, failed))
+os.exit(failed == 0)
+LUA
