@@ -70,6 +70,17 @@ local function cancel_all(list, n, except)
   end
 end
 
+-- Wait for the children; if the waiting task is cancelled (or the wait
+-- fails), they are cancelled too: no child outlives its gather.
+local function wait_children(list, n, failfast)
+  local ok, failed = pcall(waitall, list, n, failfast)
+  if not ok then
+    cancel_all(list, n)
+    error(failed, 0)
+  end
+  return failed
+end
+
 --- gather(f1, f2, ... | {f1, f2, ...}) -> r1, r2, ... | {r1, r2, ...}
 -- Runs functions (as new tasks) and/or waits for tasks, all at once; returns
 -- the first result of each, in argument order.  Fail-fast: when one fails,
@@ -77,11 +88,7 @@ end
 -- the task calling gather is cancelled, all the children are cancelled too.
 function M.gather(...)
   local list, n, listform = tasks_of("gather", ...)
-  local ok, failed = pcall(waitall, list, n, true)
-  if not ok then
-    cancel_all(list, n)
-    error(failed, 0)
-  end
+  local failed = wait_children(list, n, true)
   if failed then
     cancel_all(list, n, failed)
     core.reraise(list[failed])
@@ -97,11 +104,7 @@ end
 -- cancelled=bool, traceback=string}.
 function M.settle(...)
   local list, n, listform = tasks_of("settle", ...)
-  local ok, err = pcall(waitall, list, n, false)
-  if not ok then
-    cancel_all(list, n)
-    error(err, 0)
-  end
+  wait_children(list, n, false)
   local out = {}
   for i = 1, n do
     local t = list[i]
