@@ -368,6 +368,8 @@ static void push_response(lua_State *L, fetch_t *f) {
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
   curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
+  long version = 0;
+  curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
   lua_createtable(L, 0, 6);
   luaL_setmetatable(L, RESPONSE_MT);
   lua_pushinteger(L, status);
@@ -376,6 +378,9 @@ static void push_response(lua_State *L, fetch_t *f) {
   lua_setfield(L, -2, "url");
   lua_pushnumber(L, (lua_Number)us / 1e6);
   lua_setfield(L, -2, "elapsed");
+  lua_pushstring(L, version == CURL_HTTP_VERSION_1_0 ? "1.0" : version == CURL_HTTP_VERSION_1_1 ? "1.1"
+                    : version == CURL_HTTP_VERSION_2_0 ? "2" : version == CURL_HTTP_VERSION_3 ? "3" : "?");
+  lua_setfield(L, -2, "http_version");
   lua_pushlstring(L, f->body.p ? f->body.p : "", f->body.len);
   lua_setfield(L, -2, "body");
   /* headers: lower-case names -> value (repeats joined with ", ");
