@@ -52,5 +52,9 @@ sleep 0.2
 echo "nginx saw:"; sort logs/access.log | uniq -c
 conns=$(awk '{print $1}' logs/access.log | sort -u | wc -l)
 reqs=$(wc -l <logs/access.log)
-[ "$reqs" -eq 20 ] && [ "$conns" -eq 1 ] && grep -q "HTTP/2.0" logs/access.log
-echo "20 HTTP/2 requests on $conns connection: 1 passed, 0 failed"
+if [ "$reqs" -eq 20 ] && [ "$conns" -eq 1 ] && grep -q "HTTP/2.0" logs/access.log; then
+  echo "20 HTTP/2 requests on one connection: 1 passed, 0 failed"
+else
+  echo "$reqs requests on $conns connections: 0 passed, 1 failed"
+  exit 1
+fi
