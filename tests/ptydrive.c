@@ -198,7 +198,15 @@ int main(int argc, char **argv) {
   setenv("TERM", "dumb", 1);
   struct winsize ws = { 24, 80, 0, 0 };
   child = forkpty(&master, NULL, NULL, &ws);
-  if (child < 0) { perror("forkpty"); return 2; }
+  if (child < 0) {
+    int err = errno;
+    perror("forkpty");
+    if (err == ENODEV || err == ENOENT || err == ENXIO) {  /* a chroot without /dev/pts */
+      fprintf(stderr, "ptydrive: no pseudo-terminals here (is /dev/pts mounted?): skipped\n");
+      return 77;
+    }
+    return 2;
+  }
   if (child == 0) {
     signal(SIGINT, SIG_DFL);
     execvp(argv[3], argv + 3);
