@@ -287,9 +287,10 @@ static const char *setup(lua_State *L, fetch_t *f, req_t *r) {
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->verify ? 2L : 0L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-  /* many fetches to one host at once: wait for the first connection to say
-   * whether it multiplexes (HTTP/2) rather than open one each */
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  /* many fetches to one https host at once: wait for the first connection
+   * to say whether it multiplexes (HTTP/2, offered through TLS) rather than
+   * open one each; plain http stays HTTP/1.1, where waiting gains nothing */
+  if (strncasecmp(r->url, "https:", 6) == 0) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "lessonrun/" LR_VERSION);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);

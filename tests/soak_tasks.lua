@@ -96,6 +96,11 @@ h.test("10,000 fetches cancelled mid-flight", function()
   -- to the hard one (core/server.c); nothing else in the API does.
   lr.serve():stop()
   local srv = soak.serve_elsewhere(arg[-1])
+  -- whatever happens below, the server process must go (it holds ctest's
+  -- output pipe: left behind, it would keep the whole run waiting)
+  local stopped = false
+  local function stop() if not stopped then stopped = true srv.stop() end end
+  local ok, err = pcall(function()
   local conns = math.min(N, soak.fd_limit() - 100)
   h.ok(conns >= 1000, "descriptor limit too low for this test: " .. soak.fd_limit())
   local config = lr.fetch_config()
@@ -106,8 +111,11 @@ h.test("10,000 fetches cancelled mid-flight", function()
   for i = 1, N do tasks[i] = lr.spawn(function() lr.fetch(url) finished = finished + 1 end) end
   -- in flight: connected here, and accepted there (counting them reads two
   -- tables of 10,000 entries, and blocks the loop meanwhile: not too often)
+  -- (all but a handful: under load the server's listen queue may drop a
+  -- SYN, whose retry comes a second or more later; mid-flight is the point)
+  local nearly = conns - conns // 200
   local all_open = wait_until(function()
-    return soak.sockets(srv.port) == conns and select(2, soak.sockets(srv.port, srv.pid)) == conns
+    return soak.sockets(srv.port) >= nearly and select(2, soak.sockets(srv.port, srv.pid)) >= nearly
   end, 60, 0.5)
   local in_flight = lr.now() - t0
   lr.sleep(0.3)  -- the requests follow their connections
@@ -133,7 +141,7 @@ h.test("10,000 fetches cancelled mid-flight", function()
   h.eq(r.status, 200)
   local normal_time = lr.now() - t2
   h.ok(normal_time < 2, "the normal fetch took " .. normal_time .. " s")
-  srv.stop()
+  stop()
   local fd_after, requests = soak.drop_dead_connections(lr, fd_base)
   soak.figure("%d fetches of /delay/10 on the wire (%d connections) after %.2f s; cancelled in %.3f s; "
               .. "a fetch after that took %.3f s", N, conns, in_flight, cancel_time, normal_time)
@@ -142,6 +150,9 @@ h.test("10,000 fetches cancelled mid-flight", function()
               fd_base, fd_busy, fd_cancelled, fd_after, requests)
   h.eq(fd_after, fd_base, "descriptors back to the baseline (new: " .. soak.fd_diff(fd_table, soak.fd_table()) .. ")")
   lr.fetch_config(config)
+  end)
+  stop()
+  if not ok then error(err, 0) end
 end, { timeout = 150 })
 
 h.done()
