@@ -251,8 +251,33 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
   return (int)lr__sigint_count != *seen;  /* Ctrl-C stops a blocking fetch */
 }
 
+/* Easy handles are reused: creating one and freeing it costs more than the
+ * rest of a small fetch's bookkeeping (curl keeps its connections in the
+ * multi, so a reset handle loses nothing). */
+static CURL *easy_get(lr_runtime *rt) {
+  if (rt->easy_npool > 0) return rt->easy_pool[--rt->easy_npool];
+  return curl_easy_init();
+}
+
+static void easy_put(lr_runtime *rt, CURL *e) {
+  if (rt->easy_npool == rt->easy_cappool && rt->easy_cappool < 1024) {
+    size_t n = rt->easy_cappool ? rt->easy_cappool * 2 : 16;
+    void **p = realloc(rt->easy_pool, n * sizeof *p);
+    if (p) { rt->easy_pool = p; rt->easy_cappool = n; }
+  }
+  if (rt->easy_npool < rt->easy_cappool) {
+    curl_easy_reset(e);
+    rt->easy_pool[rt->easy_npool++] = e;
+  } else {
+    curl_easy_cleanup(e);
+  }
+}
+
 static void fetch_free(fetch_t *f) {
-  if (f->owns_easy && f->x.easy) curl_easy_cleanup(f->x.easy);
+  if (f->owns_easy && f->x.easy) {  /* out of the multi by now */
+    if (f->rt) easy_put(f->rt, f->x.easy);
+    else curl_easy_cleanup(f->x.easy);
+  }
   curl_slist_free_all(f->headers);
   free(f->body.p);
   free(f->hdrs.p);
@@ -480,7 +505,7 @@ static int l_fetch(lua_State *L) {
   f->rt = rt;
   f->task = t;
   f->owns_easy = 1;
-  f->x.easy = curl_easy_init();
+  f->x.easy = easy_get(rt);
   f->x.done = fetch_done;
   const char *err = f->x.easy ? setup(L, f, &r) : "cannot create a curl handle";
   if (!err && lr__curl_add(rt, &f->x) != 0) err = "cannot add the transfer";
@@ -543,6 +568,10 @@ static int l_blocking_fetch(lua_State *L) {
 void lr__fetch_close(lr_runtime *rt) {
   if (rt->blocking_easy) curl_easy_cleanup(rt->blocking_easy);
   rt->blocking_easy = NULL;
+  while (rt->easy_npool > 0) curl_easy_cleanup(rt->easy_pool[--rt->easy_npool]);
+  free(rt->easy_pool);
+  rt->easy_pool = NULL;
+  rt->easy_cappool = 0;
 }
 
 /* ---- responses and limits ----------------------------------------------- */

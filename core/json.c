@@ -41,6 +41,15 @@ static void push_value(lua_State *L, const cJSON *v, int depth) {
 int lr__json_decode(lua_State *L, const char *s, size_t len) {
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+  if (root) {  /* cJSON stops after the first value: the rest must be blank */
+    const char *p = end ? end : s + len;
+    while (p < s + len && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    if (p < s + len) {
+      cJSON_Delete(root);
+      root = NULL;
+      end = p;
+    }
+  }
   if (!root) {
     size_t off = end ? (size_t)(end - s) : 0;
     lua_pushnil(L);

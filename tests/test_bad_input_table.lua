@@ -87,6 +87,7 @@ local rows = {
   { "json_decode", "wrong type", [[json_decode({})]], "string expected, got table" },
   { "json_decode", "empty string", [[json_decode("")]], "json_decode: invalid JSON" },
   { "json_decode", "invalid", [[json_decode("{x")]], "json_decode: invalid JSON at byte" },
+  { "json_decode", "trailing garbage", [[json_decode("3abc")]], "json_decode: invalid JSON at byte 2 of 4" },
   { "json_encode", "function", [[json_encode(print)]], "cannot encode a function" },
   { "json_encode", "NaN", [[json_encode(0/0)]], "cannot encode nan or inf" },
   { "json_encode", "cycle", [[(function() local t = {} t.t = t return json_encode(t) end)()]], "nested too deeply" },
