@@ -288,7 +288,13 @@ lr_state *lr__new(const char *luadir);
 lr_runtime *lr__state_runtime(lr_state *S);
 
 /* embed.c (generated) */
-typedef struct { const char *name; const char *chunkname; const char *src; size_t len; } lr_embedded;
+typedef struct {
+  const char *name, *chunkname;
+  const char *src;       /* the file's text */
+  size_t len;
+  const char *bytecode;  /* the same, compiled by the Lua lessonrun was built with */
+  size_t bclen;
+} lr_embedded;
 extern const lr_embedded lr__embedded[];
 
 #endif

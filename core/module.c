@@ -1,6 +1,8 @@
 /* luaopen_lessonrun: builds the C core table (lessonrun.core), makes the
  * built-in Lua modules loadable, and returns the composed API from
  * lessonrun.api.  Loading it twice in one state shares one runtime. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lr.h"
@@ -10,29 +12,49 @@ static void setfuncs(lua_State *L, const luaL_Reg *l) {
   luaL_setfuncs(L, l, 1);
 }
 
+/* Loads the bytecode; the source if this Lua library cannot (a different
+ * Lua than the one lessonrun was built with). */
 static int embedded_loader(lua_State *L) {
   const lr_embedded *e = lua_touserdata(L, lua_upvalueindex(1));
-  if (luaL_loadbufferx(L, e->src, e->len, e->chunkname, "t") != LUA_OK) return lua_error(L);
+  if (luaL_loadbufferx(L, e->bytecode, e->bclen, e->chunkname, "b") != LUA_OK) {
+    lua_pop(L, 1);
+    if (luaL_loadbufferx(L, e->src, e->len, e->chunkname, "t") != LUA_OK) return lua_error(L);
+  }
   lua_pushstring(L, e->name);
   lua_call(L, 1, 1);
   return 1;
 }
 
-/* The built-in copies of the lua/lessonrun files serve when package.path has no
- * file for them (a stock lua5.4 with only the .so on package.cpath); a file
- * on the path wins, so installed or edited sources take effect. */
+/* 1 if the file holds exactly the built-in text */
+static int same_text(const char *path, const lr_embedded *e) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  char *buf = malloc(e->len + 1);
+  size_t n = buf ? fread(buf, 1, e->len + 1, f) : 0;
+  int same = buf && n == e->len && memcmp(buf, e->src, n) == 0;
+  free(buf);
+  fclose(f);
+  return same;
+}
+
+/* The built-in copies of the lua/lessonrun files serve when package.path
+ * has no file for them (a stock lua5.4 with only the .so on package.cpath)
+ * or the file there is the same text (the installed copy, or the source
+ * tree's from the build tree); a file that differs wins, so edits take
+ * effect at once. */
 static void register_embedded(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_getglobal(L, "package");
   int has_package = lua_istable(L, -1);
   for (const lr_embedded *e = lr__embedded; e->name; e++) {
-    int found = 0;
+    int builtin = 1;
     if (has_package && lua_getfield(L, -1, "searchpath") == LUA_TFUNCTION) {
       lua_pushstring(L, e->name);
       lua_getfield(L, -3, "path");
       if (lua_isstring(L, -1)) {
         lua_call(L, 2, 1);
-        found = lua_isstring(L, -1);
+        const char *path = lua_tostring(L, -1);
+        builtin = !path || same_text(path, e);
         lua_pop(L, 1);
       } else {
         lua_pop(L, 3);
@@ -40,7 +62,7 @@ static void register_embedded(lua_State *L) {
     } else {
       lua_pop(L, 1);
     }
-    if (!found) {
+    if (builtin) {
       lua_pushlightuserdata(L, (void *)e);
       lua_pushcclosure(L, embedded_loader, 1);
       lua_setfield(L, -3, e->name);

@@ -4,6 +4,7 @@
  * "return " is tried first so expressions print, and an incomplete chunk
  * continues on the next line.  Ctrl-C clears the line at the prompt and
  * cancels the entry while one runs. */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,44 @@
 #include <readline/history.h>
 
 #include "lr.h"
+
+/* GNU readline is loaded when a REPL starts on a terminal, not linked:
+ * linking it (and libtinfo) costs every script's start-up about 0.5 ms of
+ * relocations and page faults for something only the REPL uses. */
+#define RL_FUNCS(X)                                                         \
+  X(rl_callback_handler_install) X(rl_callback_handler_remove)              \
+  X(rl_callback_read_char) X(rl_replace_line) X(add_history)                \
+  X(using_history) X(stifle_history) X(read_history) X(write_history)
+
+static struct {
+#define X(f) __typeof__(&f) f;
+  RL_FUNCS(X)
+#undef X
+  int *catch_signals;
+  __typeof__(&rl_readline_name) readline_name;
+} rl;
+
+/* 0 when loaded; else -1 with the reason on stderr (the REPL then reads
+ * plain lines) */
+static int rl_load(void) {
+  void *h = dlopen("libreadline.so.8", RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    fprintf(stderr, "lessonrun: no line editing: %s\n", dlerror());
+    return -1;
+  }
+  int ok = 1;
+#define X(f) ok = ok && (rl.f = (__typeof__(&f))dlsym(h, #f)) != NULL;
+  RL_FUNCS(X)
+#undef X
+  ok = ok && (rl.catch_signals = dlsym(h, "rl_catch_signals")) != NULL;
+  ok = ok && (rl.readline_name = dlsym(h, "rl_readline_name")) != NULL;
+  if (!ok) {
+    fprintf(stderr, "lessonrun: no line editing: libreadline.so.8 lacks a function\n");
+    dlclose(h);
+    return -1;
+  }
+  return 0;
+}
 
 typedef struct {
   lr_state *S;
@@ -40,18 +79,18 @@ static void on_line(char *line) {
   r->line = line;
   r->have_line = 1;
   if (!line) r->eof = 1;
-  rl_callback_handler_remove();
+  rl.rl_callback_handler_remove();
 }
 
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)h; (void)events;
   if (status < 0) { the_repl->eof = 1; return; }
-  rl_callback_read_char();
+  rl.rl_callback_read_char();
 }
 
 static void start_input(repl_t *r) {
   if (!r->tty) return;
-  rl_callback_handler_install(prompt(r), on_line);
+  rl.rl_callback_handler_install(prompt(r), on_line);
   if (!r->polling) {
     uv_poll_start(&r->poll, UV_READABLE, on_readable);
     r->polling = 1;
@@ -125,7 +164,7 @@ static void handle_line(repl_t *r, char *line) {
     r->chunk = code;
     return;
   }
-  if (code[0]) add_history(code);
+  if (code[0] && r->tty) rl.add_history(code);
   free(r->chunk);
   r->chunk = NULL;
   free(code);
@@ -189,9 +228,9 @@ static void history_open(repl_t *r) {
   r->histfile[0] = '\0';
   if (h) snprintf(r->histfile, sizeof r->histfile, "%s", h);
   else if (home) snprintf(r->histfile, sizeof r->histfile, "%s/.lessonrun_history", home);
-  using_history();
-  stifle_history(1000);
-  if (r->histfile[0]) read_history(r->histfile);
+  rl.using_history();
+  rl.stifle_history(1000);
+  if (r->histfile[0]) rl.read_history(r->histfile);
 }
 
 int lr__repl(lr_state *S) {
@@ -207,9 +246,10 @@ int lr__repl(lr_state *S) {
   rt->on_sigint_ud = &r;
   rt->driving++;
   lr__sigint_install(rt);
+  if (r.tty && rl_load() != 0) r.tty = 0;
   if (r.tty) {
-    rl_catch_signals = 0;  /* Ctrl-C is ours: clear the line or cancel */
-    rl_readline_name = "lessonrun";
+    *rl.catch_signals = 0;  /* Ctrl-C is ours: clear the line or cancel */
+    *rl.readline_name = "lessonrun";
     history_open(&r);
     if (uv_poll_init(&rt->loop, &r.poll, STDIN_FILENO) != 0) r.tty = 0;
     else rt->handles_open++;
@@ -235,8 +275,8 @@ int lr__repl(lr_state *S) {
     if (r.clear) {
       r.clear = 0;
       lr__sigint_count = rt->sigint_handled;
-      rl_replace_line("", 0);
-      rl_callback_handler_remove();
+      rl.rl_replace_line("", 0);
+      rl.rl_callback_handler_remove();
       fputs("\n", stdout);
       free(r.chunk);
       r.chunk = NULL;
@@ -256,12 +296,12 @@ int lr__repl(lr_state *S) {
     lr__drive_step(rt, 1);
   }
   if (r.tty) {
-    rl_callback_handler_remove();
+    rl.rl_callback_handler_remove();
     stop_input(&r);
     uv_close((uv_handle_t *)&r.poll, NULL);
     uv_run(&rt->loop, UV_RUN_NOWAIT);
     rt->handles_open--;
-    if (r.histfile[0]) write_history(r.histfile);
+    if (r.histfile[0]) rl.write_history(r.histfile);
   }
   free(r.chunk);
   rt->on_sigint = NULL;

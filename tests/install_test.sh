@@ -74,6 +74,19 @@ check "installed lessonrun runs async.lua from another folder (share/lessonrun)"
 check "a missing script names the installed lessons folder" grep -q "$P/bin/../share/lessonrun/missing.lua" err
 where=$("$P/bin/lessonrun" -e 'print(package.searchpath("lessonrun.api", package.path))' 2>&1 || true)
 check "installed lessonrun uses the installed Lua sources ($where)" eval '[[ "$where" == "$P/"* ]]'
+# the installed file is the built-in text, so the built-in bytecode serves
+# (no parsing at start-up); an edited file takes effect at once
+src_of_gather='print(debug.getinfo(gather, "S").source)'
+got=$("$P/bin/lessonrun" -e "$src_of_gather" 2>&1 || true)
+check "an unedited installed api.lua is served from the built-in bytecode ($got)" \
+  [ "$got" = "@lessonrun/api.lua" ]
+api="$P/share/lua/5.4/lessonrun/api.lua"
+cp "$api" "$TMP/api.lua.orig"
+{ echo 'EDITED_API = "yes"'; cat "$TMP/api.lua.orig"; } >"$api"
+got=$("$P/bin/lessonrun" -e "$src_of_gather; print(EDITED_API)" 2>&1 | tr '\n' ' ' || true)
+check "an edited installed api.lua takes effect ($got)" \
+  eval '[[ "$got" == "@$P/"*"/share/lua/5.4/lessonrun/api.lua yes " ]]'
+cp "$TMP/api.lua.orig" "$api"
 
 # ---- the installed module in a stock lua5.4 --------------------------------------
 if command -v lua5.4 >/dev/null; then
