@@ -10,8 +10,10 @@
 #
 # Environment:
 #   BENCH_N="10000 100000 1000000"  task counts for the sleep benchmark
-#   BENCH_REPEAT=3        runs per (N, program); the median is shown.  Default:
-#                         3 for N <= 100000, 1 above (keeps the run < 3 min)
+#   BENCH_REPEAT=3        runs per (N, program); the median is shown (with
+#                         min..max).  3 at every N: at 1M a run's time is mostly
+#                         page faults, which vary 2-3x between runs on this VM;
+#                         the whole run then takes ~5 min (BENCH_REPEAT=1: ~2)
 #   BENCH_PEERS="lessonrun asyncio node luv"   which programs to run
 #   LESSONRUN=path        the executable (default: build/lessonrun, then
 #                         build-bench/lessonrun)
@@ -107,7 +109,7 @@ sleep_bench() {
   local n reps r i k np=${#peers[@]}
   for n in $BENCH_N; do
     reps="${BENCH_REPEAT:-}"
-    [[ -z "$reps" ]] && { if ((n <= 100000)); then reps=3; else reps=1; fi; }
+    [[ -z "$reps" ]] && reps=3
     printf '   N=%s x%s:' "$n" "$reps" >&2
     # peers take turns: each round runs every program once, starting one
     # further along each time, so none always runs first (or last)
