@@ -21,14 +21,16 @@
 #define RL_FUNCS(X)                                                         \
   X(rl_callback_handler_install) X(rl_callback_handler_remove)              \
   X(rl_callback_read_char) X(rl_replace_line) X(add_history)                \
-  X(using_history) X(stifle_history) X(read_history) X(write_history)
+  X(using_history) X(stifle_history) X(read_history) X(write_history)       \
+  X(rl_copy_text) X(rl_save_prompt) X(rl_restore_prompt) X(rl_redisplay)
+
+#define RL_VARS(X) X(rl_catch_signals) X(rl_readline_name) X(rl_point) X(rl_end)
 
 static struct {
 #define X(f) __typeof__(&f) f;
   RL_FUNCS(X)
+  RL_VARS(X)
 #undef X
-  int *catch_signals;
-  __typeof__(&rl_readline_name) readline_name;
 } rl;
 
 /* 0 when loaded; else -1 with the reason on stderr (the REPL then reads
@@ -42,9 +44,8 @@ static int rl_load(void) {
   int ok = 1;
 #define X(f) ok = ok && (rl.f = (__typeof__(&f))dlsym(h, #f)) != NULL;
   RL_FUNCS(X)
+  RL_VARS(X)
 #undef X
-  ok = ok && (rl.catch_signals = dlsym(h, "rl_catch_signals")) != NULL;
-  ok = ok && (rl.readline_name = dlsym(h, "rl_readline_name")) != NULL;
   if (!ok) {
     fprintf(stderr, "lessonrun: no line editing: libreadline.so.8 lacks a function\n");
     dlclose(h);
@@ -95,6 +96,29 @@ static void start_input(repl_t *r) {
     uv_poll_start(&r->poll, UV_READABLE, on_readable);
     r->polling = 1;
   }
+}
+
+/* Background tasks may print while the prompt is shown: take the prompt and
+ * the half-typed line off the screen while they run, then draw them again
+ * below what they printed (as Node's REPL does). */
+static void run_background(repl_t *r) {
+  if (!r->tty || !r->polling) {
+    lr__run_ready(r->rt);
+    return;
+  }
+  int point = *rl.rl_point;
+  char *typed = rl.rl_copy_text(0, *rl.rl_end);
+  rl.rl_save_prompt();
+  rl.rl_replace_line("", 0);
+  rl.rl_redisplay();
+  lr__run_ready(r->rt);
+  fflush(stdout);
+  fflush(stderr);
+  rl.rl_restore_prompt();
+  rl.rl_replace_line(typed ? typed : "", 0);
+  *rl.rl_point = point <= *rl.rl_end ? point : *rl.rl_end;
+  rl.rl_redisplay();
+  free(typed);
 }
 
 static void stop_input(repl_t *r) {
@@ -248,8 +272,8 @@ int lr__repl(lr_state *S) {
   lr__sigint_install(rt);
   if (r.tty && rl_load() != 0) r.tty = 0;
   if (r.tty) {
-    *rl.catch_signals = 0;  /* Ctrl-C is ours: clear the line or cancel */
-    *rl.readline_name = "lessonrun";
+    *rl.rl_catch_signals = 0;  /* Ctrl-C is ours: clear the line or cancel */
+    *rl.rl_readline_name = "lessonrun";
     history_open(&r);
     if (uv_poll_init(&rt->loop, &r.poll, STDIN_FILENO) != 0) r.tty = 0;
     else rt->handles_open++;
@@ -293,7 +317,8 @@ int lr__repl(lr_state *S) {
       else start_input(&r);
       continue;
     }
-    lr__drive_step(rt, 1);
+    if (rt->rq_len) run_background(&r);
+    lr__poll(rt, 1);
   }
   if (r.tty) {
     rl.rl_callback_handler_remove();
