@@ -149,10 +149,14 @@ void lr__drive_step(lr_runtime *rt, int may_block) {
 }
 
 /* Nothing is ready and no handle can fire: every waiting task waits forever.
- * Wake them all with a deadlock error rather than hang. */
-static int break_deadlock(lr_runtime *rt) {
+ * Wake the newest waiting task (the live array's last, children before
+ * parents) with a deadlock error and let that play out: whoever waits for it
+ * then sees its error, so a settle over two tasks waiting on each other
+ * collects their errors instead of raising one itself.  At shutdown (all)
+ * wake every one. */
+static int break_deadlock(lr_runtime *rt, int all) {
   int woke = 0;
-  for (size_t i = rt->nlive; i >= 1; i--) {  /* newest first: children before parents */
+  for (size_t i = rt->nlive; i >= 1 && (all || !woke); i--) {
     lr_task *t = lr__live_at(rt, i);
     if (t->state == LR_WAITING) {
       if (t->cleanup) {
@@ -174,7 +178,7 @@ int lr__run_until(lr_runtime *rt, lr_task *t) {
   if (rt->driving++ == 0) lr__sigint_install(rt);
   while (!lr__finished(t)) {
     if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && (rt->heap_len || rt->fifo_len))) {
-      if (!break_deadlock(rt)) { rc = -1; break; }
+      if (!break_deadlock(rt, 0)) { rc = -1; break; }
     }
     lr__run_ready(rt);
     if (lr__finished(t)) break;  /* don't wait for unrelated timers */
@@ -191,7 +195,7 @@ void lr__shutdown_tasks(lr_runtime *rt) {
   for (int round = 0; rt->nlive > 0 && round < 1000; round++) {
     for (size_t i = rt->nlive; i >= 1; i--) lr__cancel(lr__live_at(rt, i));
     if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && (rt->heap_len || rt->fifo_len)) &&
-        !break_deadlock(rt))
+        !break_deadlock(rt, 1))
       break;
     lr__run_ready(rt);
     if (rt->nlive == 0) break;

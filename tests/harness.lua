@@ -132,8 +132,8 @@ function H.test(name, fn, opts)
       t:cancel()
     end)
     local ok, err = pcall(t.wait, t)
-    -- deadlock detection wakes every waiting task, this one too: keep
-    -- waiting until the test itself has finished
+    -- deadlock detection may wake this waiter too (when the test's task is
+    -- not the newest waiting one): keep waiting until the test has finished
     while not ok and not t:done() do ok, err = pcall(t.wait, t) end
     if t:done() then ok, err = t:state() == "done", t:error() end
     if dog then dog:cancel() end

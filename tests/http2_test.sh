@@ -5,6 +5,7 @@
 # ($connection in its log): the shared multi handle multiplexes them.
 #   http2_test.sh LESSONRUN
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 LR=$(realpath "$1")
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || { echo "nginx not found: skipped"; exit 77; }
@@ -13,9 +14,10 @@ TMP=$(mktemp -d)
 cd "$TMP"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 \
   -subj "/CN=127.0.0.1" >/dev/null 2>&1
-port=$(( 20000 + RANDOM % 20000 ))
 mkdir -p logs tmp
-cat >nginx.conf <<CONF
+start_nginx() {
+  local port=$1
+  cat >nginx.conf <<CONF
 daemon off;
 worker_processes 1;
 pid $TMP/nginx.pid;
@@ -34,10 +36,12 @@ http {
   }
 }
 CONF
-"$NGINX" -p "$TMP" -c "$TMP/nginx.conf" &
-pid=$!
+  "$NGINX" -p "$TMP" -c "$TMP/nginx.conf" &
+  pid=$!
+}
+pid=
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$TMP"' EXIT
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+start_on_free_port start_nginx
 "$LR" - "https://127.0.0.1:$port/" <<'LUA'
 local url = ...
 local fns = {}

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # pid is set by the caller's START_FN
 # Shared by the bash tests: counters and pass/fail reporting.
 #   . "$(dirname "$0")/lib.sh"
 # pass NAME; fail NAME [DETAIL...]; each script prints "N passed, N failed" at
@@ -10,4 +11,28 @@ fail() {
   echo "FAIL $1"
   shift
   for line in "$@"; do printf '  %s\n' "$line"; done
+}
+
+# start_on_free_port START_FN: START_FN PORT must start a loopback server in
+# the background and set pid.  Ports come from 20000-32767, below Linux's
+# ephemeral range, so an outgoing connection (the fetch benchmarks, other
+# tests) cannot be holding one; a port that is taken after all (the server
+# exits, e.g. nginx's "Address already in use") is retried with another.
+# Sets port; returns 1 after 8 tries.
+start_on_free_port() {
+  local try
+  for try in 1 2 3 4 5 6 7 8; do
+    port=$((20000 + RANDOM % 12768))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue  # someone listens
+    "$1" "$port"
+    for _ in $(seq 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+      sleep 0.1
+    done
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+  done
+  echo "no free port for the test server after $try tries" >&2
+  return 1
 }

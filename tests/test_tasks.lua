@@ -234,12 +234,18 @@ test("two tasks waiting for each other: deadlock error, not a hang", function()
   local a, b
   a = spawn(function() sleep(0) return b:wait() end)
   b = spawn(function() sleep(0) return a:wait() end)
-  -- every waiting task (this one too) may be woken with the deadlock error
-  pcall(settle, a, b)
+  -- the newest waiting task (b) is woken with the deadlock error; a then
+  -- sees b's error, and settle, which waits for both, collects the two
+  local ra, rb = settle(a, b)
+  for _, r in ipairs { ra, rb } do
+    eq(r.ok, false)
+    h.match(r.error, "deadlock")
+  end
   for _, t in ipairs { a, b } do
     eq(t:state(), "failed")
     h.match(t:error(), "deadlock")
   end
+  h.match(ra.traceback, "re%-raised")
 end, { timeout = false })
 
 h.done()

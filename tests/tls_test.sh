@@ -4,17 +4,20 @@
 # kind "tls"; verify=false, asked for explicitly, accepts it.
 #   tls_test.sh LESSONRUN
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 LR=$(realpath "$1")
 command -v openssl >/dev/null || { echo "openssl not found: skipped"; exit 77; }
 TMP=$(mktemp -d)
 cd "$TMP"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 \
   -subj "/CN=127.0.0.1" >/dev/null 2>&1
-port=$(( 20000 + RANDOM % 20000 ))
-openssl s_server -accept "127.0.0.1:$port" -cert cert.pem -key key.pem -www -quiet </dev/null >server.log 2>&1 &
-pid=$!
+start_server() {
+  openssl s_server -accept "127.0.0.1:$1" -cert cert.pem -key key.pem -www -quiet </dev/null >server.log 2>&1 &
+  pid=$!
+}
+pid=
 trap 'kill $pid 2>/dev/null; rm -rf "$TMP"' EXIT
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+start_on_free_port start_server
 "$LR" - "https://127.0.0.1:$port/" <<'LUA'
 local url = ...
 local passed, failed = 0, 0
