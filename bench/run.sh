@@ -230,6 +230,10 @@ startup_bench() {
   done
   awk -v a="${mean[0]}" -v f="${mean[-1]}" 'BEGIN {
     printf "target startup <= 3 ms: %.2f ms  %s (starting /bin/true takes %.2f ms here)\n", a, a <= 3 ? "MET" : "MISSED", f }'
+  # the target was set where lua5.4 starts in 1 ms: what lessonrun adds to
+  # Lua's own start-up may be 2 ms, on a machine of any speed
+  awk -v a="${mean[0]}" -v l="$lua_ms" 'BEGIN {
+    printf "target as stated against lua5.4 (3 ms where lua5.4 takes 1): added <= 2 ms: +%.2f ms  %s\n", a - l, a - l <= 2 ? "MET" : "MISSED" }'
 }
 
 # ---- fetch ------------------------------------------------------------------
