@@ -274,6 +274,8 @@ long lr__default_connections(void);
 extern const luaL_Reg lr__fetch_funcs[];
 void lr__fetch_close(lr_runtime *rt);
 void lr__fetch_open(lua_State *L);
+/* builds a response's lazy fields (headers) before a raw walk of it */
+void lr__response_settle(lua_State *L, int idx);
 
 /* alloc.c: the Lua state's allocator (small blocks from huge-page arenas) */
 typedef struct lr_alloc lr_alloc;

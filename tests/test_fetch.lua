@@ -32,6 +32,39 @@ both("response fields", function(get)
   h.ok(table.concat(names, " "):find("content%-type"), "header_list keeps names")
 end)
 
+-- The headers wait in a raw block until first used; whatever a program does
+-- with a response, it sees them as if they had always been there.
+both("headers are built on first use, invisibly", function(get)
+  local r = get(base .. "/get")
+  h.eq(rawget(r, "headers"), nil, "lazy")
+  local keys = {}
+  for k, v in pairs(r) do keys[#keys + 1] = k h.eq(type(k), "string") h.ok(v ~= nil) end
+  table.sort(keys)
+  h.eq(table.concat(keys, " "), "body elapsed header_list headers http_version status url")
+  h.ok(rawget(r, "headers"), "built by pairs")
+  h.match(r.headers["content-type"], "application/json")
+
+  local j = lr.json_decode(lr.json_encode(get(base .. "/get")))
+  h.match(j.headers["content-type"], "application/json", "json_encode sees them")
+  h.eq(type(j.header_list[1][1]), "string")
+
+  r = get(base .. "/get")
+  local ctype = lr.offload(function(resp) return resp.headers["content-type"] end, r)
+  h.match(ctype, "application/json", "offload copies them")
+
+  r = get(base .. "/get")
+  r.headers = "mine"  -- set before ever read: the program's value wins
+  h.eq(r.headers, "mine")
+  h.eq(#r.header_list > 0, true)
+  h.eq(r.headers, "mine")
+  r = get(base .. "/get")
+  r.extra = 1
+  h.eq(r.extra, 1)
+  h.eq(rawget(r, "headers"), nil, "other fields do not build them")
+  h.eq(type(r.json), "function")
+  h.eq(r.nothing, nil)
+end)
+
 both("request headers, method and body are sent", function(get)
   local r = get(base .. "/anything", { method = "PUT", headers = { ["X-Lesson"] = "six" }, body = "hello" })
   local j = r:json()
