@@ -208,6 +208,8 @@ typedef struct {
   int headers_done;    /* the blank line that ends the headers arrived */
   int result;          /* CURLcode */
   int owns_easy;
+  int plain;           /* is_plain(its request) */
+  int finished;        /* fetch_done ran: the transfer ended by itself */
   char errbuf[CURL_ERROR_SIZE];
 } fetch_t;
 
@@ -253,21 +255,29 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 
 /* Easy handles are reused: creating one and freeing it costs more than the
  * rest of a small fetch's bookkeeping (curl keeps its connections in the
- * multi, so a reset handle loses nothing). */
-static CURL *easy_get(lr_runtime *rt) {
-  if (rt->easy_npool > 0) return rt->easy_pool[--rt->easy_npool];
-  return curl_easy_init();
+ * multi, so a reset handle loses nothing).  *plain: the handle is still set
+ * up for a plain GET (keep_plain). */
+static CURL *easy_get(lr_runtime *rt, int *plain) {
+  *plain = 0;
+  if (rt->easy_npool == 0) return curl_easy_init();
+  struct lr_pooled_easy *p = &rt->easy_pool[--rt->easy_npool];
+  *plain = p->plain;
+  return p->easy;
 }
 
-static void easy_put(lr_runtime *rt, CURL *e) {
+/* plain: e served a plain GET that succeeded, and keeps its options for the
+ * next one; any other handle goes back reset, as new. */
+static void easy_put(lr_runtime *rt, CURL *e, int plain) {
   if (rt->easy_npool == rt->easy_cappool && rt->easy_cappool < 1024) {
     size_t n = rt->easy_cappool ? rt->easy_cappool * 2 : 16;
-    void **p = realloc(rt->easy_pool, n * sizeof *p);
+    struct lr_pooled_easy *p = realloc(rt->easy_pool, n * sizeof *p);
     if (p) { rt->easy_pool = p; rt->easy_cappool = n; }
   }
   if (rt->easy_npool < rt->easy_cappool) {
-    curl_easy_reset(e);
-    rt->easy_pool[rt->easy_npool++] = e;
+    if (plain) curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);  /* f's goes now */
+    else curl_easy_reset(e);
+    rt->easy_pool[rt->easy_npool].easy = e;
+    rt->easy_pool[rt->easy_npool++].plain = plain;
   } else {
     curl_easy_cleanup(e);
   }
@@ -275,13 +285,40 @@ static void easy_put(lr_runtime *rt, CURL *e) {
 
 static void fetch_free(fetch_t *f) {
   if (f->owns_easy && f->x.easy) {  /* out of the multi by now */
-    if (f->rt) easy_put(f->rt, f->x.easy);
+    if (f->rt) easy_put(f->rt, f->x.easy, f->plain && f->finished && f->result == CURLE_OK);
     else curl_easy_cleanup(f->x.easy);
   }
   curl_slist_free_all(f->headers);
   free(f->body.p);
   free(f->hdrs.p);
   free(f);
+}
+
+/* A GET with every option at its default, to a URL without user:password@:
+ * what setup leaves on a handle for it is the same every time, but for the
+ * URL and the fetch_t's own pointers (keep_plain).  Anything else, and the
+ * handle is reset and set up in full. */
+static int is_plain(const req_t *r) {
+  return !r->method && !r->body && !r->headers_idx && !r->timeout_ms && !r->connect_timeout_ms &&
+         r->follow && r->max_redirects == 10 && r->max_body == DEFAULT_MAX_BODY && r->verify &&
+         !strchr(r->url, '@');
+}
+
+/* Many fetches to one https host at once: wait for the first connection to
+ * say whether it multiplexes (HTTP/2, offered through TLS) rather than open
+ * one each; plain http stays HTTP/1.1, where waiting gains nothing. */
+static long pipewait(const char *url) { return strncasecmp(url, "https:", 6) == 0 ? 1L : 0L; }
+
+/* A handle that served a plain GET, for another: only what is this
+ * fetch's own changes (~20 setopts and their strdups saved per fetch). */
+static void keep_plain(fetch_t *f, const req_t *r) {
+  CURL *e = f->x.easy;
+  f->max_body = r->max_body;
+  curl_easy_setopt(e, CURLOPT_URL, r->url);
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, pipewait(r->url));
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
 }
 
 /* Configure f's easy handle from r.  Returns NULL or a message. */
@@ -312,10 +349,7 @@ static const char *setup(lua_State *L, fetch_t *f, req_t *r) {
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->verify ? 2L : 0L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-  /* many fetches to one https host at once: wait for the first connection
-   * to say whether it multiplexes (HTTP/2, offered through TLS) rather than
-   * open one each; plain http stays HTTP/1.1, where waiting gains nothing */
-  if (strncasecmp(r->url, "https:", 6) == 0) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  if (pipewait(r->url)) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "lessonrun/" LR_VERSION);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -494,6 +528,7 @@ static void push_response(lua_State *L, fetch_t *f) {
 static void fetch_done(lr_transfer *x, int result) {
   fetch_t *f = (fetch_t *)x;
   f->result = result;
+  f->finished = 1;
   lr__wake(f->task, LR_WAKE_OK);
 }
 
@@ -544,9 +579,17 @@ static int l_fetch(lua_State *L) {
   f->rt = rt;
   f->task = t;
   f->owns_easy = 1;
-  f->x.easy = easy_get(rt);
+  int preset;
+  f->x.easy = easy_get(rt, &preset);
   f->x.done = fetch_done;
-  const char *err = f->x.easy ? setup(L, f, &r) : "cannot create a curl handle";
+  f->plain = is_plain(&r);
+  const char *err = NULL;
+  if (!f->x.easy) err = "cannot create a curl handle";
+  else if (preset && f->plain) keep_plain(f, &r);
+  else {
+    if (preset) curl_easy_reset(f->x.easy);
+    err = setup(L, f, &r);
+  }
   if (!err && lr__curl_add(rt, &f->x) != 0) err = "cannot add the transfer";
   if (err) {
     fetch_free(f);
@@ -607,7 +650,7 @@ static int l_blocking_fetch(lua_State *L) {
 void lr__fetch_close(lr_runtime *rt) {
   if (rt->blocking_easy) curl_easy_cleanup(rt->blocking_easy);
   rt->blocking_easy = NULL;
-  while (rt->easy_npool > 0) curl_easy_cleanup(rt->easy_pool[--rt->easy_npool]);
+  while (rt->easy_npool > 0) curl_easy_cleanup(rt->easy_pool[--rt->easy_npool].easy);
   free(rt->easy_pool);
   rt->easy_pool = NULL;
   rt->easy_cappool = 0;

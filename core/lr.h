@@ -159,7 +159,10 @@ struct lr_runtime {
   int curl_ready;
   long max_connections, max_host_connections;
   void *blocking_easy;   /* CURL*: blocking_fetch's persistent handle */
-  void **easy_pool;      /* CURL*s of finished fetches, reset, for the next ones */
+  struct lr_pooled_easy {  /* fetch.c: CURL*s of finished fetches, for the next ones */
+    void *easy;
+    int plain;             /* still set up for a plain GET; else reset */
+  } *easy_pool;
   size_t easy_npool, easy_cappool;
   void (*on_sigint)(lr_runtime *rt, void *ud);  /* REPL overrides */
   void *on_sigint_ud;
