@@ -91,16 +91,24 @@ static void parse_request(lua_State *L, const char *fname, req_t *r) {
   r->url = lua_tostring(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
+  int nopts = 0;
   if (lua_istable(L, 2)) {
     lua_pushnil(L);
     while (lua_next(L, 2)) {
       lua_pop(L, 1);
+      nopts++;
       int known = 0;
       if (lua_type(L, -1) == LUA_TSTRING)
         for (const char *const *o = opt_names; *o; o++)
           if (strcmp(*o, lua_tostring(L, -1)) == 0) known = 1;
       if (!known) opterror(L, r, "unknown option '%s'", luaL_tolstring(L, -1, NULL));
     }
+    if (lua_getmetatable(L, 2)) {  /* options may come through __index */
+      lua_pop(L, 1);
+      nopts++;
+    }
+  }
+  if (nopts > 0) {  /* {} costs no lookups (fetch_all's options, for one) */
     if (lua_getfield(L, 2, "method") != LUA_TNIL) {
       if (lua_type(L, -1) != LUA_TSTRING) opterror(L, r, "%s", "option 'method' must be a string");
       r->method = lua_tostring(L, -1);

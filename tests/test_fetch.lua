@@ -212,6 +212,11 @@ both("header injection is refused", function(get)
   h.raises("not a valid HTTP method", get, base .. "/get", { method = "GET /x HTTP/1.1\r\n" })
 end)
 
+both("options: {} is no option; inherited ones count", function(get)
+  h.eq(get(base .. "/get", {}):json().method, "GET")
+  h.eq(get(base .. "/get", setmetatable({}, { __index = { method = "HEAD" } })).body, "")
+end)
+
 both("bad options are errors", function(get)
   h.raises("unknown option 'tiemout'", get, base .. "/get", { tiemout = 1 })
   h.raises("'timeout' must be", get, base .. "/get", { timeout = -1 })
