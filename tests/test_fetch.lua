@@ -165,6 +165,14 @@ both("binary bodies arrive intact", function(get)
   h.ok(zero, "a body of 70000 random bytes holds a NUL")
 end)
 
+both("bodies of every size near the first buffer's", function(get)
+  for n = 250, 1030, 13 do
+    local r = get(base .. "/bytes/" .. n .. "?seed=3")
+    h.eq(#r.body, n)
+    h.eq(r.body:sub(1, 200), get(base .. "/bytes/1030?seed=3").body:sub(1, 200), "same seed, same start")
+  end
+end)
+
 both("redirects are followed, limited, or not followed", function(get)
   local r = get(base .. "/redirect/3")
   h.eq(r.status, 200)
