@@ -26,6 +26,11 @@ extern lr_curl_api lr__curl;
 
 /* 0 when libcurl is loaded (once, thread-safe); else -1 and a message */
 int lr__curl_load(char *err, size_t errlen);
+/* Starts loading libcurl on a thread, for a program that will fetch: the
+ * first fetch then finds it loaded (it waits for the thread if need be).
+ * _join waits for the thread; call it before exit.  Both are idempotent. */
+void lr__curl_preload(void);
+void lr__curl_preload_join(void);
 
 #ifndef LR_DL_IMPL
 #define curl_global_init lr__curl.curl_global_init

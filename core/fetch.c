@@ -91,16 +91,24 @@ static void parse_request(lua_State *L, const char *fname, req_t *r) {
   r->url = lua_tostring(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
+  int nopts = 0;
   if (lua_istable(L, 2)) {
     lua_pushnil(L);
     while (lua_next(L, 2)) {
       lua_pop(L, 1);
+      nopts++;
       int known = 0;
       if (lua_type(L, -1) == LUA_TSTRING)
         for (const char *const *o = opt_names; *o; o++)
           if (strcmp(*o, lua_tostring(L, -1)) == 0) known = 1;
       if (!known) opterror(L, r, "unknown option '%s'", luaL_tolstring(L, -1, NULL));
     }
+    if (lua_getmetatable(L, 2)) {  /* options may come through __index */
+      lua_pop(L, 1);
+      nopts++;
+    }
+  }
+  if (nopts > 0) {  /* {} costs no lookups (fetch_all's options, for one) */
     if (lua_getfield(L, 2, "method") != LUA_TNIL) {
       if (lua_type(L, -1) != LUA_TSTRING) opterror(L, r, "%s", "option 'method' must be a string");
       r->method = lua_tostring(L, -1);
@@ -177,24 +185,42 @@ static void parse_request(lua_State *L, const char *fname, req_t *r) {
 
 /* ---- a transfer ---------------------------------------------------------- */
 
+/* A growing buffer that starts in room inside its owner (most responses
+ * fit, so a small fetch allocates nothing for them) and moves to the heap
+ * when it outgrows it. */
 typedef struct {
   char *p;
   size_t len, cap;
+  int heap;  /* p was allocated; else it is the owner's room */
 } buf_t;
+
+static void buf_init(buf_t *b, char *room, size_t size) {
+  b->p = room;
+  b->len = 0;
+  b->cap = size;
+  b->heap = 0;
+  room[0] = '\0';
+}
 
 static int buf_add(buf_t *b, const char *s, size_t n) {
   if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 1024;
+    size_t cap = b->cap * 2;
     while (cap < b->len + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
+    char *p = b->heap ? realloc(b->p, cap) : malloc(cap);
     if (!p) return -1;
+    if (!b->heap) memcpy(p, b->p, b->len + 1);
     b->p = p;
     b->cap = cap;
+    b->heap = 1;
   }
   memcpy(b->p + b->len, s, n);
   b->len += n;
   b->p[b->len] = '\0';
   return 0;
+}
+
+static void buf_free(buf_t *b) {
+  if (b->heap) free(b->p);
 }
 
 typedef struct {
@@ -208,8 +234,23 @@ typedef struct {
   int headers_done;    /* the blank line that ends the headers arrived */
   int result;          /* CURLcode */
   int owns_easy;
+  int plain;           /* is_plain(its request) */
+  int finished;        /* fetch_done ran: the transfer ended by itself */
   char errbuf[CURL_ERROR_SIZE];
+  /* where body and hdrs start: nginx's headers take ~130 bytes, and a
+   * fetch_t of at most 1 KB stays in malloc's fastest bins */
+  char body_room[256], hdrs_room[320];
 } fetch_t;
+
+_Static_assert(sizeof(fetch_t) <= 1024, "fetch_t outgrew malloc's per-thread cache");
+
+static fetch_t *fetch_new(void) {
+  fetch_t *f = calloc(1, sizeof *f);
+  if (!f) return NULL;
+  buf_init(&f->body, f->body_room, sizeof f->body_room);
+  buf_init(&f->hdrs, f->hdrs_room, sizeof f->hdrs_room);
+  return f;
+}
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *ud) {
   fetch_t *f = ud;
@@ -253,21 +294,29 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 
 /* Easy handles are reused: creating one and freeing it costs more than the
  * rest of a small fetch's bookkeeping (curl keeps its connections in the
- * multi, so a reset handle loses nothing). */
-static CURL *easy_get(lr_runtime *rt) {
-  if (rt->easy_npool > 0) return rt->easy_pool[--rt->easy_npool];
-  return curl_easy_init();
+ * multi, so a reset handle loses nothing).  *plain: the handle is still set
+ * up for a plain GET (keep_plain). */
+static CURL *easy_get(lr_runtime *rt, int *plain) {
+  *plain = 0;
+  if (rt->easy_npool == 0) return curl_easy_init();
+  struct lr_pooled_easy *p = &rt->easy_pool[--rt->easy_npool];
+  *plain = p->plain;
+  return p->easy;
 }
 
-static void easy_put(lr_runtime *rt, CURL *e) {
+/* plain: e served a plain GET that succeeded, and keeps its options for the
+ * next one; any other handle goes back reset, as new. */
+static void easy_put(lr_runtime *rt, CURL *e, int plain) {
   if (rt->easy_npool == rt->easy_cappool && rt->easy_cappool < 1024) {
     size_t n = rt->easy_cappool ? rt->easy_cappool * 2 : 16;
-    void **p = realloc(rt->easy_pool, n * sizeof *p);
+    struct lr_pooled_easy *p = realloc(rt->easy_pool, n * sizeof *p);
     if (p) { rt->easy_pool = p; rt->easy_cappool = n; }
   }
   if (rt->easy_npool < rt->easy_cappool) {
-    curl_easy_reset(e);
-    rt->easy_pool[rt->easy_npool++] = e;
+    if (plain) curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);  /* f's goes now */
+    else curl_easy_reset(e);
+    rt->easy_pool[rt->easy_npool].easy = e;
+    rt->easy_pool[rt->easy_npool++].plain = plain;
   } else {
     curl_easy_cleanup(e);
   }
@@ -275,13 +324,40 @@ static void easy_put(lr_runtime *rt, CURL *e) {
 
 static void fetch_free(fetch_t *f) {
   if (f->owns_easy && f->x.easy) {  /* out of the multi by now */
-    if (f->rt) easy_put(f->rt, f->x.easy);
+    if (f->rt) easy_put(f->rt, f->x.easy, f->plain && f->finished && f->result == CURLE_OK);
     else curl_easy_cleanup(f->x.easy);
   }
   curl_slist_free_all(f->headers);
-  free(f->body.p);
-  free(f->hdrs.p);
+  buf_free(&f->body);
+  buf_free(&f->hdrs);
   free(f);
+}
+
+/* A GET with every option at its default, to a URL without user:password@:
+ * what setup leaves on a handle for it is the same every time, but for the
+ * URL and the fetch_t's own pointers (keep_plain).  Anything else, and the
+ * handle is reset and set up in full. */
+static int is_plain(const req_t *r) {
+  return !r->method && !r->body && !r->headers_idx && !r->timeout_ms && !r->connect_timeout_ms &&
+         r->follow && r->max_redirects == 10 && r->max_body == DEFAULT_MAX_BODY && r->verify &&
+         !strchr(r->url, '@');
+}
+
+/* Many fetches to one https host at once: wait for the first connection to
+ * say whether it multiplexes (HTTP/2, offered through TLS) rather than open
+ * one each; plain http stays HTTP/1.1, where waiting gains nothing. */
+static long pipewait(const char *url) { return strncasecmp(url, "https:", 6) == 0 ? 1L : 0L; }
+
+/* A handle that served a plain GET, for another: only what is this
+ * fetch's own changes (~20 setopts and their strdups saved per fetch). */
+static void keep_plain(fetch_t *f, const req_t *r) {
+  CURL *e = f->x.easy;
+  f->max_body = r->max_body;
+  curl_easy_setopt(e, CURLOPT_URL, r->url);
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, pipewait(r->url));
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
 }
 
 /* Configure f's easy handle from r.  Returns NULL or a message. */
@@ -312,10 +388,7 @@ static const char *setup(lua_State *L, fetch_t *f, req_t *r) {
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->verify ? 2L : 0L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-  /* many fetches to one https host at once: wait for the first connection
-   * to say whether it multiplexes (HTTP/2, offered through TLS) rather than
-   * open one each; plain http stays HTTP/1.1, where waiting gains nothing */
-  if (strncasecmp(r->url, "https:", 6) == 0) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  if (pipewait(r->url)) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "lessonrun/" LR_VERSION);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -389,37 +462,31 @@ static int push_error(lua_State *L, fetch_t *f, const char *fname, const char *u
   return 1;
 }
 
-static void push_response(lua_State *L, fetch_t *f) {
-  CURL *e = f->x.easy;
-  long status = 0;
-  char *url = NULL;
-  curl_off_t us = 0;
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
-  curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
-  long version = 0;
-  curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
-  lua_createtable(L, 0, 6);
-  luaL_setmetatable(L, RESPONSE_MT);
-  lua_pushinteger(L, status);
-  lua_setfield(L, -2, "status");
-  lua_pushstring(L, url ? url : "");
-  lua_setfield(L, -2, "url");
-  lua_pushnumber(L, (lua_Number)us / 1e6);
-  lua_setfield(L, -2, "elapsed");
-  lua_pushstring(L, version == CURL_HTTP_VERSION_1_0 ? "1.0" : version == CURL_HTTP_VERSION_1_1 ? "1.1"
-                    : version == CURL_HTTP_VERSION_2_0 ? "2" : version == CURL_HTTP_VERSION_3 ? "3" : "?");
-  lua_setfield(L, -2, "http_version");
-  lua_pushlstring(L, f->body.p ? f->body.p : "", f->body.len);
-  lua_setfield(L, -2, "body");
+/* The response's raw header block ("name\0value\0" pairs, as on_header
+ * keeps them) waits under this private key until r.headers or
+ * r.header_list is first used: most programs never look, and building the
+ * two tables (8 tables and 16 strings for nginx's 5 headers) was an eighth
+ * of a small fetch's instructions. */
+static const char raw_headers_key = 'h';
+
+/* Sets t[name] = the value on top, without metamethods (r_newindex). */
+static void rawsetfield(lua_State *L, int t, const char *name) {
+  lua_pushstring(L, name);
+  lua_insert(L, -2);
+  lua_rawset(L, t);
+}
+
+/* Builds headers and header_list in the table at t from the "name\0value\0"
+ * block s[0..len). */
+static void build_headers(lua_State *L, int t, const char *s, size_t len) {
   /* headers: lower-case names -> value (repeats joined with ", ");
    * header_list: every {name, value} in order, repeats kept */
   lua_newtable(L);
   luaL_setmetatable(L, HEADERS_MT);
   lua_newtable(L);
   int n = 0;
-  for (size_t i = 0; i < f->hdrs.len;) {
-    const char *name = f->hdrs.p + i;
+  for (size_t i = 0; i < len;) {
+    const char *name = s + i;
     size_t nl = strlen(name);
     const char *value = name + nl + 1;
     size_t vl = strlen(value);
@@ -446,8 +513,53 @@ static void push_response(lua_State *L, fetch_t *f) {
     }
     lua_rawset(L, -4);
   }
-  lua_setfield(L, -3, "header_list");
-  lua_setfield(L, -2, "headers");
+  rawsetfield(L, t, "header_list");
+  rawsetfield(L, t, "headers");
+}
+
+/* If the table at idx is a response whose headers wait in their raw block,
+ * builds r.headers and r.header_list now.  Code that walks tables raw
+ * (lua_next: json_encode, offload) calls this first, so that it sees a
+ * response as it always looked. */
+void lr__response_settle(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_rawgetp(L, idx, &raw_headers_key) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushnil(L);  /* first, so that nothing below builds them twice */
+  lua_rawsetp(L, idx, &raw_headers_key);
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);  /* anchored on the stack meanwhile */
+  build_headers(L, idx, s, len);
+  lua_pop(L, 1);
+}
+
+static void push_response(lua_State *L, fetch_t *f) {
+  CURL *e = f->x.easy;
+  long status = 0;
+  char *url = NULL;
+  curl_off_t us = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
+  curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
+  long version = 0;
+  curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+  lua_createtable(L, 0, 8);  /* room for headers and header_list too */
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "status");
+  lua_pushstring(L, url ? url : "");
+  lua_setfield(L, -2, "url");
+  lua_pushnumber(L, (lua_Number)us / 1e6);
+  lua_setfield(L, -2, "elapsed");
+  lua_pushstring(L, version == CURL_HTTP_VERSION_1_0 ? "1.0" : version == CURL_HTTP_VERSION_1_1 ? "1.1"
+                    : version == CURL_HTTP_VERSION_2_0 ? "2" : version == CURL_HTTP_VERSION_3 ? "3" : "?");
+  lua_setfield(L, -2, "http_version");
+  lua_pushlstring(L, f->body.p, f->body.len);
+  lua_setfield(L, -2, "body");
+  lua_pushlstring(L, f->hdrs.p, f->hdrs.len);
+  lua_rawsetp(L, -2, &raw_headers_key);
+  luaL_setmetatable(L, RESPONSE_MT);  /* last: the fields above bypass r_newindex */
 }
 
 /* ---- fetch (async) ------------------------------------------------------- */
@@ -455,6 +567,7 @@ static void push_response(lua_State *L, fetch_t *f) {
 static void fetch_done(lr_transfer *x, int result) {
   fetch_t *f = (fetch_t *)x;
   f->result = result;
+  f->finished = 1;
   lr__wake(f->task, LR_WAKE_OK);
 }
 
@@ -500,14 +613,22 @@ static int l_fetch(lua_State *L) {
     return luaL_error(L, "fetch: cannot wait here (inside a metamethod or a C function that cannot yield)");
   char lerr[300];
   if (lr__curl_init(rt, lerr, sizeof lerr) != 0) return luaL_error(L, "fetch: %s", lerr);
-  fetch_t *f = calloc(1, sizeof *f);
+  fetch_t *f = fetch_new();
   if (!f) return luaL_error(L, "fetch: not enough memory");
   f->rt = rt;
   f->task = t;
   f->owns_easy = 1;
-  f->x.easy = easy_get(rt);
+  int preset;
+  f->x.easy = easy_get(rt, &preset);
   f->x.done = fetch_done;
-  const char *err = f->x.easy ? setup(L, f, &r) : "cannot create a curl handle";
+  f->plain = is_plain(&r);
+  const char *err = NULL;
+  if (!f->x.easy) err = "cannot create a curl handle";
+  else if (preset && f->plain) keep_plain(f, &r);
+  else {
+    if (preset) curl_easy_reset(f->x.easy);
+    err = setup(L, f, &r);
+  }
   if (!err && lr__curl_add(rt, &f->x) != 0) err = "cannot add the transfer";
   if (err) {
     fetch_free(f);
@@ -532,7 +653,7 @@ static int l_blocking_fetch(lua_State *L) {
   if (!rt->blocking_easy) rt->blocking_easy = curl_easy_init();
   else curl_easy_reset(rt->blocking_easy);  /* keeps its connections alive */
   if (!rt->blocking_easy) return luaL_error(L, "blocking_fetch: cannot create a curl handle");
-  fetch_t *f = calloc(1, sizeof *f);
+  fetch_t *f = fetch_new();
   if (!f) return luaL_error(L, "blocking_fetch: not enough memory");
   f->x.easy = rt->blocking_easy;
   const char *err = setup(L, f, &r);
@@ -568,7 +689,7 @@ static int l_blocking_fetch(lua_State *L) {
 void lr__fetch_close(lr_runtime *rt) {
   if (rt->blocking_easy) curl_easy_cleanup(rt->blocking_easy);
   rt->blocking_easy = NULL;
-  while (rt->easy_npool > 0) curl_easy_cleanup(rt->easy_pool[--rt->easy_npool]);
+  while (rt->easy_npool > 0) curl_easy_cleanup(rt->easy_pool[--rt->easy_npool].easy);
   free(rt->easy_pool);
   rt->easy_pool = NULL;
   rt->easy_cappool = 0;
@@ -590,6 +711,53 @@ static int r_json(lua_State *L) {
     return lua_error(L);
   }
   return 1;
+}
+
+static int is_header_field(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  const char *k = lua_tostring(L, idx);
+  return strcmp(k, "headers") == 0 || strcmp(k, "header_list") == 0;
+}
+
+/* r.json and the other methods (upvalue 1); r.headers and r.header_list,
+ * built on first use */
+static int r_index(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL || !is_header_field(L, 2)) return 1;
+  lr__response_settle(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+/* A program that sets r.headers before reading it replaces the built
+ * table, as it would have before headers were lazy. */
+static int r_newindex(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 3);
+  if (is_header_field(L, 2)) lr__response_settle(L, 1);
+  lua_rawset(L, 1);
+  return 0;
+}
+
+static int r_next(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+/* pairs(r) lists headers and header_list as before (and never the raw
+ * block's private key) */
+static int r_pairs(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lr__response_settle(L, 1);
+  lua_pushcfunction(L, r_next);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
 }
 
 static int r_tostring(lua_State *L) {
@@ -646,7 +814,12 @@ static void open_metatables(lua_State *L) {
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, r_json);
     lua_setfield(L, -2, "json");
+    lua_pushcclosure(L, r_index, 1);
     lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, r_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, r_pairs);
+    lua_setfield(L, -2, "__pairs");
     lua_pushcfunction(L, r_tostring);
     lua_setfield(L, -2, "__tostring");
   }

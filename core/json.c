@@ -78,8 +78,9 @@ static cJSON *encode(lua_State *L, int idx, int depth, const char **err) {
       break;
     case LUA_TTABLE: {
       if (depth > MAX_DEPTH) { *err = "table nested too deeply (a cycle?)"; return NULL; }
-      if (!lua_checkstack(L, 4)) { *err = "table nested too deeply"; return NULL; }
+      if (!lua_checkstack(L, 12)) { *err = "table nested too deeply"; return NULL; }
       idx = lua_absindex(L, idx);
+      lr__response_settle(L, idx);  /* a response encodes with its headers */
       lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
       lua_pushnil(L);
       while (lua_next(L, idx)) { count++; lua_pop(L, 1); }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "curl_api.h"
 #include "lr.h"
 
 static const char *progname = "lessonrun";
@@ -73,12 +74,21 @@ static void locate(char *scripts, char *luadir, size_t n) {
 
 static int readable(const char *p) { return access(p, R_OK) == 0; }
 
-/* Returns a path to run, or NULL after reporting where it looked. */
-static const char *find_script(const char *name, const char *scripts, char *buf, size_t n) {
+/* The path find_script would return, or NULL; says nothing. */
+static const char *locate_script(const char *name, const char *scripts, char *buf, size_t n) {
   if (readable(name)) return name;
   if (!strchr(name, '/') && scripts[0]) {
     snprintf(buf, n, "%s/%s", scripts, name);
     if (readable(buf)) return buf;
+  }
+  return NULL;
+}
+
+/* Returns a path to run, or NULL after reporting where it looked. */
+static const char *find_script(const char *name, const char *scripts, char *buf, size_t n) {
+  const char *path = locate_script(name, scripts, buf, n);
+  if (path) return path;
+  if (!strchr(name, '/') && scripts[0]) {
     char looked[PATH_MAX * 2];
     snprintf(looked, sizeof looked, "cannot find script '%s' (looked in ./%s and %s)", name, name, buf);
     report(looked);
@@ -88,6 +98,26 @@ static const char *find_script(const char *name, const char *scripts, char *buf,
   snprintf(looked, sizeof looked, "cannot find script '%s'", name);
   report(looked);
   return NULL;
+}
+
+/* A script whose text mentions fetch gets libcurl loading on a thread from
+ * the start, as an import at its top would load it, rather than at its first
+ * request: dlopen of libcurl and its ~30 libraries takes 15-40 ms, a tenth
+ * of the lesson's 0.2 s of fetches.  Anything else (-e, the REPL, scripts
+ * that never say fetch) starts as before. */
+static void preload_if_fetching(const char *name, const char *scripts) {
+  char path[PATH_MAX * 2];
+  const char *p = locate_script(name, scripts, path, sizeof path);
+  FILE *f = p ? fopen(p, "rb") : NULL;
+  if (!f) return;
+  static char text[64 * 1024];  /* a lesson's top; the word is near it */
+  size_t n = fread(text, 1, sizeof text, f);
+  fclose(f);
+  for (const char *c = text; n >= 5 && (c = memchr(c, 'f', n - 4 - (size_t)(c - text))); c++)
+    if (memcmp(c, "fetch", 5) == 0) {
+      lr__curl_preload();
+      return;
+    }
 }
 
 /* ---- running things ---------------------------------------------------- */
@@ -212,6 +242,8 @@ static int compare(int argc, char **argv, const char *scripts, const char *luadi
   if (n != 2) { fprintf(stderr, "usage: %s compare A.lua B.lua [--virtual-time]\n", progname); return 2; }
   char *json[2] = {NULL, NULL};
   int rc = LR_OK;
+  preload_if_fetching(names[0], scripts);
+  preload_if_fetching(names[1], scripts);
   for (int k = 0; k < 2 && rc == LR_OK; k++) {
     char buf[PATH_MAX * 2];
     const char *path = find_script(names[k], scripts, buf, sizeof buf);
@@ -249,6 +281,7 @@ static int compare(int argc, char **argv, const char *scripts, const char *luadi
   }
   free(json[0]);
   free(json[1]);
+  lr__curl_preload_join();  /* never exit with a thread inside dlopen */
   return status_exit(rc);
 }
 
@@ -292,10 +325,12 @@ int main(int argc, char **argv) {
   }
   script = (i < argc && !use_stdin) ? i : 0;
   if (use_stdin) script = i;  /* '-' is the script: stdin */
+  if (script && !use_stdin) preload_if_fetching(argv[script], scripts);
 
   lr_state *S = lr__new(luadir);
   if (!S) {
     fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);
+    lr__curl_preload_join();
     return 1;
   }
   lua_State *L = lr_lua(S);
@@ -345,5 +380,6 @@ int main(int argc, char **argv) {
     }
   }
   lr_close(S);
+  lr__curl_preload_join();  /* never exit with a thread inside dlopen */
   return status_exit(rc);
 }

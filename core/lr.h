@@ -159,7 +159,10 @@ struct lr_runtime {
   int curl_ready;
   long max_connections, max_host_connections;
   void *blocking_easy;   /* CURL*: blocking_fetch's persistent handle */
-  void **easy_pool;      /* CURL*s of finished fetches, reset, for the next ones */
+  struct lr_pooled_easy {  /* fetch.c: CURL*s of finished fetches, for the next ones */
+    void *easy;
+    int plain;             /* still set up for a plain GET; else reset */
+  } *easy_pool;
   size_t easy_npool, easy_cappool;
   void (*on_sigint)(lr_runtime *rt, void *ud);  /* REPL overrides */
   void *on_sigint_ud;
@@ -274,6 +277,8 @@ long lr__default_connections(void);
 extern const luaL_Reg lr__fetch_funcs[];
 void lr__fetch_close(lr_runtime *rt);
 void lr__fetch_open(lua_State *L);
+/* builds a response's lazy fields (headers) before a raw walk of it */
+void lr__response_settle(lua_State *L, int idx);
 
 /* alloc.c: the Lua state's allocator (small blocks from huge-page arenas) */
 typedef struct lr_alloc lr_alloc;

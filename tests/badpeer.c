@@ -20,6 +20,7 @@
  *   /chunked-forever  chunked, a chunk every 50 ms, never the last one
  *   /redirect-loop    302 to itself (keep-alive)
  *   /drip             Content-Length: 100, one byte every 100 ms
+ *   /repeat-headers   200 with headers repeated, in mixed case (keep-alive)
  *   anything else     404 (keep-alive)
  *
  * It exits on SIGTERM or SIGINT, when its stdin closes (so it never outlives
@@ -151,6 +152,9 @@ static void respond(conn *c, const char *path) {
     c->next_tick = now_ms() + 50;
   } else if (strcmp(path, "/redirect-loop") == 0) {
     out_str(c, "HTTP/1.1 302 Found\r\nLocation: /redirect-loop\r\nContent-Length: 0\r\n\r\n");
+  } else if (strcmp(path, "/repeat-headers") == 0) {
+    out_str(c, "HTTP/1.1 200 OK\r\nX-Dup: one\r\nContent-Type: text/plain\r\nx-dup: two\r\n"
+               "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-DUP:   three  \r\nContent-Length: 3\r\n\r\nok\n");
   } else if (strcmp(path, "/drip") == 0) {
     out_str(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n");
     c->after = AFTER_TICK;

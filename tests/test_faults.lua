@@ -87,6 +87,23 @@ both("the peer answers /ok", function(get)
   h.eq(r.headers["content-type"], "text/plain")
 end)
 
+-- headers are built when first read (the response keeps their raw block
+-- until then): case-insensitive, repeats joined, header_list keeps them all
+both("repeated headers, built on first use", function(get)
+  local r = get(base .. "/repeat-headers")
+  h.eq(rawget(r, "headers"), nil, "not built before they are read")
+  h.eq(r.headers["X-Dup"], "one, two, three")
+  h.eq(r.headers["x-dup"], r.headers["X-DUP"])
+  h.eq(r.headers["set-cookie"], "a=1, b=2")
+  h.eq(#r.header_list, 7)
+  h.eq(r.header_list[1], { "X-Dup", "one" })
+  h.eq(r.header_list[3], { "x-dup", "two" })
+  h.eq(r.header_list[6], { "X-DUP", "three" })
+  h.eq(r.body, "ok\n")
+  -- the other of the two, read first
+  h.eq(get(base .. "/repeat-headers").header_list[4], { "Set-Cookie", "a=1" })
+end)
+
 -- never answers / streams forever / too slow: the timeout fires
 fault("no answer: timeout", "/never", "timeout", "timed out", SHORT)
 fault("a chunked body that never ends: timeout", "/chunked-forever", "timeout", "timed out", SHORT)

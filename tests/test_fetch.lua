@@ -32,6 +32,39 @@ both("response fields", function(get)
   h.ok(table.concat(names, " "):find("content%-type"), "header_list keeps names")
 end)
 
+-- The headers wait in a raw block until first used; whatever a program does
+-- with a response, it sees them as if they had always been there.
+both("headers are built on first use, invisibly", function(get)
+  local r = get(base .. "/get")
+  h.eq(rawget(r, "headers"), nil, "lazy")
+  local keys = {}
+  for k, v in pairs(r) do keys[#keys + 1] = k h.eq(type(k), "string") h.ok(v ~= nil) end
+  table.sort(keys)
+  h.eq(table.concat(keys, " "), "body elapsed header_list headers http_version status url")
+  h.ok(rawget(r, "headers"), "built by pairs")
+  h.match(r.headers["content-type"], "application/json")
+
+  local j = lr.json_decode(lr.json_encode(get(base .. "/get")))
+  h.match(j.headers["content-type"], "application/json", "json_encode sees them")
+  h.eq(type(j.header_list[1][1]), "string")
+
+  r = get(base .. "/get")
+  local ctype = lr.offload(function(resp) return resp.headers["content-type"] end, r)
+  h.match(ctype, "application/json", "offload copies them")
+
+  r = get(base .. "/get")
+  r.headers = "mine"  -- set before ever read: the program's value wins
+  h.eq(r.headers, "mine")
+  h.eq(#r.header_list > 0, true)
+  h.eq(r.headers, "mine")
+  r = get(base .. "/get")
+  r.extra = 1
+  h.eq(r.extra, 1)
+  h.eq(rawget(r, "headers"), nil, "other fields do not build them")
+  h.eq(type(r.json), "function")
+  h.eq(r.nothing, nil)
+end)
+
 both("request headers, method and body are sent", function(get)
   local r = get(base .. "/anything", { method = "PUT", headers = { ["X-Lesson"] = "six" }, body = "hello" })
   local j = r:json()
@@ -40,6 +73,78 @@ both("request headers, method and body are sent", function(get)
   local found
   for k, v in pairs(j.headers) do if k:lower() == "x-lesson" then found = v end end
   h.eq(found, "six")
+end)
+
+-- A finished fetch's curl handle serves the next one (fetch: the last one
+-- back is the first out, so these run one after the other on one handle).
+-- After a plain GET it keeps its options for the next plain GET; after
+-- anything else it is reset.  Nothing of one request may leak into the next.
+local function plain_get_is_plain(get, why)
+  for _ = 1, 2 do  -- the second one reuses a handle a plain GET left
+    local r = get(base .. "/get?plain=1")
+    h.eq(r.status, 200, why)
+    local j = r:json()
+    h.eq(j.method, "GET", why)
+    h.eq(j.args, { plain = "1" }, why)
+    local names = {}
+    for k, v in pairs(j.headers) do
+      names[#names + 1] = k:lower()
+      if k:lower() == "user-agent" then h.match(v, "^lessonrun/", why) end
+    end
+    table.sort(names)
+    h.eq(table.concat(names, " "), "accept accept-encoding host user-agent", why)
+  end
+end
+
+both("options of one request never reach the next", function(get)
+  local pw = base:gsub("^http://", "http://user:secret@")
+  local before = {
+    { "/anything", { method = "PUT", headers = { ["X-Lesson"] = "six" }, body = "hello" } },
+    { "/anything", { json = { a = 1 } } },
+    { "/anything", { method = "DELETE" } },
+    { "/get", { method = "HEAD" } },
+    { "/get", { method = "GET" } },
+    { "/get", { headers = { Accept = "text/plain", ["Content-Type"] = "x/y" } } },
+    { "/get", { timeout = 0.3, connect_timeout = 0.3 } },
+    { "/redirect/1", { follow = false } },
+    { "/redirect/1", { max_redirects = 0 } },
+    { "/bytes/10", { max_body = 10 } },
+    { "/get", { verify = false } },
+    { pw .. "/get" },
+    { "http://127.0.0.1:1/" },  -- refused: a plain GET that failed
+  }
+  for _, case in ipairs(before) do
+    local url = case[1]:match("^http") and case[1] or base .. case[1]
+    pcall(get, url, case[2])
+    local why = "after " .. url .. " " .. h.show(case[2])
+    plain_get_is_plain(get, why)
+    -- and what the reset path must undo: a timeout, follow, max_body
+    if case[2] and case[2].timeout then h.eq(get(base .. "/delay/0.5").status, 200, why) end
+    h.match(get(base .. "/redirect/2").url, "/get$", why)
+    h.eq(#get(base .. "/bytes/5000").body, 5000, why)
+  end
+end)
+
+both("a handle left by plain GETs takes any options", function(get)
+  plain_get_is_plain(get, "first")
+  h.eq(get(base .. "/get", { method = "HEAD" }).body, "")
+  plain_get_is_plain(get, "after HEAD")
+  local j = get(base .. "/anything", { method = "PATCH", headers = { ["X-Lesson"] = "seven" }, body = "b" }):json()
+  h.eq(j.method, "PATCH")
+  h.eq(j.data, "b")
+  local found
+  for k, v in pairs(j.headers) do if k:lower() == "x-lesson" then found = v end end
+  h.eq(found, "seven")
+  plain_get_is_plain(get, "after PATCH")
+  h.eq(lr.errorkind(h.raises("timeout", get, base .. "/delay/3", { timeout = 0.2 })), "timeout")
+  plain_get_is_plain(get, "after a timeout")
+  h.eq(lr.errorkind(h.raises("max_body", get, base .. "/bytes/5000", { max_body = 1000 })), "too_large")
+  h.eq(get(base .. "/redirect/1", { follow = false }).status, 302)
+  local pw = base:gsub("^http://", "http://user:secret@")
+  local auth
+  for k, v in pairs(get(pw .. "/get"):json().headers) do if k:lower() == "authorization" then auth = v end end
+  h.match(auth, "^Basic ", "credentials in the URL are sent")
+  plain_get_is_plain(get, "after user:secret@")
 end)
 
 both("json= sends JSON with its content type", function(get)
@@ -58,6 +163,14 @@ both("binary bodies arrive intact", function(get)
   local zero = false
   for i = 1, #r.body do if r.body:byte(i) == 0 then zero = true break end end
   h.ok(zero, "a body of 70000 random bytes holds a NUL")
+end)
+
+both("bodies of every size near the first buffer's", function(get)
+  for n = 250, 1030, 13 do
+    local r = get(base .. "/bytes/" .. n .. "?seed=3")
+    h.eq(#r.body, n)
+    h.eq(r.body:sub(1, 200), get(base .. "/bytes/1030?seed=3").body:sub(1, 200), "same seed, same start")
+  end
 end)
 
 both("redirects are followed, limited, or not followed", function(get)
@@ -105,6 +218,11 @@ both("header injection is refused", function(get)
   h.raises("header injection", get, base .. "/get", { headers = { ["X-A"] = "a\r\nX-B: b" } })
   h.raises("not allowed", get, base .. "/get", { headers = { ["X-A\r\nX-B"] = "b" } })
   h.raises("not a valid HTTP method", get, base .. "/get", { method = "GET /x HTTP/1.1\r\n" })
+end)
+
+both("options: {} is no option; inherited ones count", function(get)
+  h.eq(get(base .. "/get", {}):json().method, "GET")
+  h.eq(get(base .. "/get", setmetatable({}, { __index = { method = "HEAD" } })).body, "")
 end)
 
 both("bad options are errors", function(get)
