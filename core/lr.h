@@ -56,7 +56,7 @@ enum lr_wake { LR_WAKE_OK, LR_WAKE_CANCEL, LR_WAKE_DEADLOCK };
 
 /* A parked task's cleanup: undoes whatever would wake it (stop its timer,
  * unlink its watchers...).  Runs on cancel and on shutdown, never twice. */
-typedef void (*lr_cleanup_fn)(lr_task *t);
+typedef void (*lr_cleanup_fn)(lr_runtime *rt, lr_task *t);
 
 /* One waiter's interest in one task finishing (intrusive, doubly linked). */
 struct lr_watch {
@@ -76,8 +76,9 @@ struct lr_group {
   lr_watch nodes[1];
 };
 
+/* A task does not point to its runtime (8 bytes a task): every function that
+ * acts on one is given the runtime, which C functions find in upvalue 1. */
 struct lr_task {
-  lr_runtime *rt;
   lua_State *co;         /* the task's coroutine (uservalue 1 anchors it) */
   lr_cleanup_fn cleanup;
   void *park_data;
@@ -184,18 +185,18 @@ void lr__shutdown_tasks(lr_runtime *rt);
 lr_task *lr__current(lua_State *L);
 lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
 lr_task *lr__checktask(lua_State *L, int idx);
-void lr__push_task(lua_State *L, lr_task *t);
+void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t);
 lr_task *lr__live_at(lr_runtime *rt, size_t i);  /* 1 <= i <= rt->nlive */
-void lr__wake(lr_task *t, int why);
-int lr__park(lua_State *L, lr_task *t, int what, lr_cleanup_fn cleanup, void *data,
-             lua_KContext ctx, lua_KFunction k);
-int lr__check_cancel(lua_State *L, lr_task *t);
+void lr__wake(lr_runtime *rt, lr_task *t, int why);
+int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, lr_cleanup_fn cleanup,
+             void *data, lua_KContext ctx, lua_KFunction k);
+int lr__check_cancel(lua_State *L, lr_runtime *rt, lr_task *t);
 void lr__resume(lr_runtime *rt, lr_task *t);
-int lr__cancel(lr_task *t);
+int lr__cancel(lr_runtime *rt, lr_task *t);
 int lr__push_results(lua_State *L, lr_task *t, int first_only);
 void lr__push_error(lua_State *L, lr_task *t);
 void lr__push_traceback(lua_State *L, lr_task *t);
-void lr__push_name(lua_State *L, lr_task *t, int idx);
+void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx);
 int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self);
 void lr__task_open(lua_State *L, lr_runtime *rt);
 void lr__unlink_watch(lr_watch *w);

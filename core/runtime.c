@@ -35,7 +35,7 @@ static int runtime_gc(lua_State *L) {
     if (t && t->cleanup) {
       lr_cleanup_fn c = t->cleanup;
       t->cleanup = NULL;
-      c(t);
+      c(rt, t);
     }
   }
   for (size_t i = 1; i <= rt->nlive; i++) lr__live_at(rt, i)->ref = LUA_NOREF;
@@ -72,7 +72,7 @@ static void sigint_async_cb(uv_async_t *h) {
   } else if (rt->root) {
     rt->interrupted = 1;
     rt->root->interrupted = 1;
-    lr__cancel(rt->root);
+    lr__cancel(rt, rt->root);
   }
 }
 
@@ -158,9 +158,9 @@ static int break_deadlock(lr_runtime *rt) {
       if (t->cleanup) {
         lr_cleanup_fn c = t->cleanup;
         t->cleanup = NULL;
-        c(t);
+        c(rt, t);
       }
-      lr__wake(t, LR_WAKE_DEADLOCK);
+      lr__wake(rt, t, LR_WAKE_DEADLOCK);
       woke++;
     }
   }
@@ -189,7 +189,7 @@ int lr__run_until(lr_runtime *rt, lr_task *t) {
 void lr__shutdown_tasks(lr_runtime *rt) {
   if (rt->driving++ == 0) lr__sigint_install(rt);
   for (int round = 0; rt->nlive > 0 && round < 1000; round++) {
-    for (size_t i = rt->nlive; i >= 1; i--) lr__cancel(lr__live_at(rt, i));
+    for (size_t i = rt->nlive; i >= 1; i--) lr__cancel(rt, lr__live_at(rt, i));
     if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && (rt->heap_len || rt->fifo_len)) &&
         !break_deadlock(rt))
       break;

@@ -42,8 +42,7 @@ lr_task *lr__checktask(lua_State *L, int idx) {
  * knowing its slot (t->ref); a task that finishes swaps the last one into
  * its slot.  The array is also how the runtime walks its unfinished tasks,
  * so a task needs no list links of its own. */
-void lr__push_task(lua_State *L, lr_task *t) {
-  lr_runtime *rt = t->rt;
+void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t) {
   if (t->ref == LUA_NOREF) { lua_pushnil(L); return; }
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
   lua_rawgeti(L, -1, t->ref);
@@ -65,7 +64,6 @@ lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs) {
   luaL_checkstack(L, 3, NULL);
   lr_task *t = lua_newuserdatauv(L, sizeof *t, 1);
   memset(t, 0, sizeof *t);
-  t->rt = rt;
   t->heap_idx = LR_NO_HEAP;
   t->ref = LUA_NOREF;
   luaL_setmetatable(L, TASK_MT);
@@ -112,8 +110,8 @@ static int push_extras_at(lua_State *L, int idx, int create) {
   return lua_type(L, -1);
 }
 
-static void push_extra(lua_State *L, lr_task *t, int create) {
-  lr__push_task(L, t);
+static void push_extra(lua_State *L, lr_runtime *rt, lr_task *t, int create) {
+  lr__push_task(L, rt, t);
   push_extras_at(L, -1, create);
   lua_remove(L, -2);
 }
@@ -132,10 +130,10 @@ static void push_name_of(lua_State *L, lr_task *t, int idx) {
 /* Pushes the name given with task:name(s), else one made from the task's
  * function ("task #3 (async.lua:4)"), when it can still be found.  idx is the
  * task's handle on L's stack, or 0 when it is not at hand. */
-void lr__push_name(lua_State *L, lr_task *t, int idx) {
+void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx) {
   int top = lua_gettop(L);
   if (idx) lua_pushvalue(L, idx);
-  else lr__push_task(L, t);
+  else lr__push_task(L, rt, t);
   if (lua_type(L, -1) == LUA_TUSERDATA && push_extras_at(L, -1, 0) == LUA_TTABLE &&
       lua_getfield(L, -1, "name") == LUA_TSTRING) {
     lua_replace(L, top + 1);
@@ -214,7 +212,7 @@ static void finish(lr_runtime *rt, lr_task *t, int state) {
     lr__unlink_watch(w);
     g->pending--;
     if (state != LR_DONE && !g->first_failed) g->first_failed = (int)(w - g->nodes) + 1;
-    if (g->pending == 0 || (state != LR_DONE && g->failfast)) lr__wake(g->waiter, LR_WAKE_OK);
+    if (g->pending == 0 || (state != LR_DONE && g->failfast)) lr__wake(rt, g->waiter, LR_WAKE_OK);
   }
   /* out of the live array: the last task takes this one's slot */
   lua_State *L = rt->L;
@@ -235,13 +233,13 @@ static void finish(lr_runtime *rt, lr_task *t, int state) {
 
 /* Build the traceback of a failed task; if it re-raised a child's error
  * (gather, wait), the child's traceback comes first. */
-static void record_failure(lua_State *L, lr_task *t) {
+static void record_failure(lua_State *L, lr_runtime *rt, lr_task *t) {
   lua_State *co = t->co;
   int base = lua_gettop(L);
   lua_checkstack(co, 4);
   luaL_checkstack(L, 8, NULL);
   /* the re-raised child, if the error is the child's own */
-  push_extra(L, t, 0);
+  push_extra(L, rt, t, 0);
   lr_task *origin = NULL;
   if (lua_istable(L, -1) && lua_getfield(L, -1, "origin") == LUA_TUSERDATA) {
     origin = lua_touserdata(L, -1);
@@ -255,7 +253,7 @@ static void record_failure(lua_State *L, lr_task *t) {
     lr__push_traceback(L, origin);
     lua_pushliteral(L, "\n");
   }
-  lr__push_name(L, t, 0);
+  lr__push_name(L, rt, t, 0);
   lua_pushfstring(L, origin ? "stack traceback of %s, which re-raised it:" : "stack traceback of %s:",
                   lua_tostring(L, -1));
   lua_remove(L, -2);
@@ -308,7 +306,7 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
     return;
   }
   int cancelled = lr__is_cancel(co, -1);
-  record_failure(L, t);
+  record_failure(L, rt, t);
   /* close its pending to-be-closed variables (a semaphore slot held with
    * <close>, say): move the traceback aside, reset, put it back */
   lua_xmove(co, L, 1);
@@ -320,19 +318,19 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
 
 /* ---- parking, waking, cancelling ---------------------------------------- */
 
-void lr__wake(lr_task *t, int why) {
+void lr__wake(lr_runtime *rt, lr_task *t, int why) {
   if (t->state != LR_WAITING) return;
-  if (t->rt->trace) lr__trace(t->rt, LR_EV_WAKE, t, 0);
+  if (rt->trace) lr__trace(rt, LR_EV_WAKE, t, 0);
   t->cleanup = NULL;
   t->wake = why;
   t->state = LR_READY;
-  rq_push(t->rt, t);
-  if (t->rt->polling) uv_stop(&t->rt->loop);  /* let the driver run it now */
+  rq_push(rt, t);
+  if (rt->polling) uv_stop(&rt->loop);  /* let the driver run it now */
 }
 
-int lr__park(lua_State *L, lr_task *t, int what, lr_cleanup_fn cleanup, void *data,
-             lua_KContext ctx, lua_KFunction k) {
-  if (t->rt->trace) lr__trace(t->rt, LR_EV_PARK, t, what);
+int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, lr_cleanup_fn cleanup,
+             void *data, lua_KContext ctx, lua_KFunction k) {
+  if (rt->trace) lr__trace(rt, LR_EV_PARK, t, what);
   t->state = LR_WAITING;
   t->cleanup = cleanup;
   t->park_data = data;
@@ -342,10 +340,10 @@ int lr__park(lua_State *L, lr_task *t, int what, lr_cleanup_fn cleanup, void *da
 
 /* Called on waking (and before waiting): cancellation is level-triggered, so
  * a cancelled task that catches it gets it again at its next wait point. */
-int lr__check_cancel(lua_State *L, lr_task *t) {
+int lr__check_cancel(lua_State *L, lr_runtime *rt, lr_task *t) {
   if (t->cancel_requested) {
     t->cancel_delivered = 1;
-    lr__push_cancel(L, t->rt);
+    lr__push_cancel(L, rt);
     return lua_error(L);
   }
   if (t->wake == LR_WAKE_DEADLOCK) {
@@ -356,7 +354,7 @@ int lr__check_cancel(lua_State *L, lr_task *t) {
   return 0;
 }
 
-int lr__cancel(lr_task *t) {
+int lr__cancel(lr_runtime *rt, lr_task *t) {
   if (lr__finished(t)) return 0;
   if (t->cancel_requested) return 1;
   t->cancel_requested = 1;
@@ -364,9 +362,9 @@ int lr__cancel(lr_task *t) {
     if (t->cleanup) {
       lr_cleanup_fn c = t->cleanup;
       t->cleanup = NULL;
-      c(t);
+      c(rt, t);
     }
-    lr__wake(t, LR_WAKE_CANCEL);
+    lr__wake(rt, t, LR_WAKE_CANCEL);
   }
   return 1;
 }
@@ -403,7 +401,8 @@ static void group_unlink(lr_group *g) {
 /* A parked waiter's group is freed once: by its continuation, or by this
  * cleanup if the wait is abandoned (cancel, deadlock, shutdown), which the
  * continuation then sees as park_data == NULL. */
-static void group_cleanup(lr_task *t) {
+static void group_cleanup(lr_runtime *rt, lr_task *t) {
+  (void)rt;
   lr_group *g = t->park_data;
   if (!g) return;
   group_unlink(g);
@@ -456,7 +455,7 @@ static int reraise(lua_State *L, int idx) {
   lr_task *cur = lr__current(L);
   idx = lua_absindex(L, idx);
   if (cur && cur != from) {
-    push_extra(L, cur, 1);
+    push_extra(L, lr__runtime(L), cur, 1);
     lua_pushvalue(L, idx);
     lua_setfield(L, -2, "origin");
     lua_pop(L, 1);
@@ -469,7 +468,7 @@ static int waitall_k(lua_State *L, int status, lua_KContext ctx) {
   lr_task *t = lr__current(L);
   (void)status; (void)ctx;
   int first_failed = group_done(t);
-  lr__check_cancel(L, t);
+  lr__check_cancel(L, lr__runtime(L), t);
   if (first_failed) lua_pushinteger(L, first_failed);
   else lua_pushnil(L);
   return 1;
@@ -491,7 +490,8 @@ static int l_waitall(lua_State *L) {
   }
   lr_task *t = lr__current(L);
   if (!t) return lr__in_task_or_drive(L, "gather", l_waitall);
-  lr__check_cancel(L, t);
+  lr_runtime *rt = lr__runtime(L);
+  lr__check_cancel(L, rt, t);
   int pending = 0, first_failed = 0;
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 1, i);
@@ -515,7 +515,7 @@ static int l_waitall(lua_State *L) {
     lua_pop(L, 1);
     if (!lr__finished(c)) group_watch(g, (int)i - 1, c);
   }
-  return lr__park(L, t, LR_W_GATHER, group_cleanup, g, (lua_KContext)g, waitall_k);
+  return lr__park(L, rt, t, LR_W_GATHER, group_cleanup, g, (lua_KContext)g, waitall_k);
 }
 
 /* c is the task at stack index 1 */
@@ -528,7 +528,7 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   lr_task *t = lr__current(L);
   (void)status; (void)ctx;
   group_done(t);
-  lr__check_cancel(L, t);
+  lr__check_cancel(L, lr__runtime(L), t);
   return wait_finished(L, lr__checktask(L, 1));
 }
 
@@ -536,9 +536,9 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
 static int t_wait(lua_State *L) {
   lr_task *c = lr__checktask(L, 1);
   lr_task *t = lr__current(L);
+  lr_runtime *rt = lr__runtime(L);
   lua_settop(L, 1);
   if (!t) {
-    lr_runtime *rt = c->rt;
     if (!lr__finished(c)) {
       if (rt->driving)
         return luaL_error(L, "wait: must be called from a task (this is a plain coroutine or a callback)");
@@ -551,28 +551,29 @@ static int t_wait(lua_State *L) {
     return wait_finished(L, c);
   }
   if (c == t) return luaL_error(L, "wait: a task cannot wait for itself");
-  lr__check_cancel(L, t);
+  lr__check_cancel(L, rt, t);
   if (lr__finished(c)) return wait_finished(L, c);
   if (!lua_isyieldable(L))
     return luaL_error(L, "wait: cannot wait here (inside a metamethod or a C function that cannot yield)");
   lr_group *g = group_new(L, t, 1, 0);
   group_watch(g, 0, c);
-  return lr__park(L, t, LR_W_WAIT, group_cleanup, g, (lua_KContext)g, wait_k);
+  return lr__park(L, rt, t, LR_W_WAIT, group_cleanup, g, (lua_KContext)g, wait_k);
 }
 
 /* core.wait_for(task, seconds) -> true if the task finished in time, false
  * if the time ran out first (the task goes on; the caller decides). */
-static void wait_for_cleanup(lr_task *t) {
-  group_cleanup(t);
-  lr__timer_remove(t->rt, t);
+static void wait_for_cleanup(lr_runtime *rt, lr_task *t) {
+  group_cleanup(rt, t);
+  lr__timer_remove(rt, t);
 }
 
 static int wait_for_k(lua_State *L, int status, lua_KContext ctx) {
   lr_task *t = lr__current(L);
   (void)status; (void)ctx;
+  lr_runtime *rt = lr__runtime(L);
   group_done(t);
-  lr__timer_remove(t->rt, t);
-  lr__check_cancel(L, t);
+  lr__timer_remove(rt, t);
+  lr__check_cancel(L, rt, t);
   lua_pushboolean(L, lr__finished(lr__checktask(L, 1)));
   return 1;
 }
@@ -585,18 +586,19 @@ static int l_wait_for(lua_State *L) {
   lr_task *t = lr__current(L);
   if (!t) return lr__in_task_or_drive(L, "timeout", l_wait_for);
   if (c == t) return luaL_error(L, "timeout: a task cannot wait for itself");
-  lr__check_cancel(L, t);
+  lr_runtime *rt = lr__runtime(L);
+  lr__check_cancel(L, rt, t);
   if (lr__finished(c)) { lua_pushboolean(L, 1); return 1; }
   if (!lua_isyieldable(L))
     return luaL_error(L, "timeout: cannot wait here (inside a metamethod or a C function that cannot yield)");
   lr_group *g = group_new(L, t, 1, 0);
   group_watch(g, 0, c);
-  if (!isinf(s) && lr__timer_add(t->rt, t, s) != 0) {
+  if (!isinf(s) && lr__timer_add(rt, t, s) != 0) {
     group_unlink(g);
     free(g);
     return luaL_error(L, "timeout: not enough memory");
   }
-  return lr__park(L, t, LR_W_WAIT, wait_for_cleanup, g, (lua_KContext)g, wait_for_k);
+  return lr__park(L, rt, t, LR_W_WAIT, wait_for_cleanup, g, (lua_KContext)g, wait_for_k);
 }
 
 /* task:cancelling() -> true once cancel() was called on it */
@@ -623,7 +625,7 @@ static int t_done(lua_State *L) {
 }
 
 static int t_cancel(lua_State *L) {
-  lua_pushboolean(L, lr__cancel(lr__checktask(L, 1)));
+  lua_pushboolean(L, lr__cancel(lr__runtime(L), lr__checktask(L, 1)));
   return 1;
 }
 
@@ -654,7 +656,7 @@ static int t_traceback(lua_State *L) {
 static int t_name(lua_State *L) {
   lr_task *t = lr__checktask(L, 1);
   if (lua_isnoneornil(L, 2)) {
-    lr__push_name(L, t, 1);
+    lr__push_name(L, lr__runtime(L), t, 1);
     return 1;
   }
   luaL_checkstring(L, 2);
@@ -667,7 +669,7 @@ static int t_name(lua_State *L) {
 
 static int t_tostring(lua_State *L) {
   lr_task *t = lr__checktask(L, 1);
-  lr__push_name(L, t, 1);
+  lr__push_name(L, lr__runtime(L), t, 1);
   lua_pushfstring(L, "%s [%s]", lua_tostring(L, -1), state_names[t->state]);
   return 1;
 }
@@ -696,7 +698,7 @@ static int l_spawn(lua_State *L) {
 /* current() -> the running task, or nil outside tasks */
 static int l_current(lua_State *L) {
   lr_task *t = lr__current(L);
-  if (t) lr__push_task(L, t);
+  if (t) lr__push_task(L, lr__runtime(L), t);
   else lua_pushnil(L);
   return 1;
 }
@@ -761,7 +763,8 @@ void lr__task_open(lua_State *L, lr_runtime *rt) {
     lua_pushlightuserdata(L, rt);
     luaL_setfuncs(L, task_methods, 1);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, t_tostring);
+    lua_pushlightuserdata(L, rt);
+    lua_pushcclosure(L, t_tostring, 1);
     lua_setfield(L, -2, "__tostring");
     lua_pushstring(L, "lessonrun.Task");
     lua_setfield(L, -2, "__name");

@@ -159,7 +159,7 @@ static void wake_due(lr_runtime *rt, uint64_t now) {
       fifo_pop(rt);
       while (rt->fifo_len > 0 && !rt->fifo[rt->fifo_head].task) fifo_pop(rt);
     }
-    lr__wake(t, LR_WAKE_OK);
+    lr__wake(rt, t, LR_WAKE_OK);
   }
 }
 
@@ -260,11 +260,11 @@ void lr__timer_remove(lr_runtime *rt, lr_task *t) {
   arm(rt);
 }
 
-static void sleep_cleanup(lr_task *t) { lr__timer_remove(t->rt, t); }
+static void sleep_cleanup(lr_runtime *rt, lr_task *t) { lr__timer_remove(rt, t); }
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
-  lr__check_cancel(L, lr__current(L));
+  lr__check_cancel(L, lr__runtime(L), lr__current(L));
   return 0;
 }
 
@@ -275,19 +275,19 @@ static int l_sleep(lua_State *L) {
   lua_Number s = check_seconds(L, 1, 1);
   lr_task *t = lr__current(L);
   if (!t) return lr__in_task_or_drive(L, "sleep", l_sleep);
-  lr_runtime *rt = t->rt;
-  lr__check_cancel(L, t);
+  lr_runtime *rt = lr__runtime(L);
+  lr__check_cancel(L, rt, t);
   if (!lua_isyieldable(L))
     return luaL_error(L, "sleep: cannot wait here (inside a metamethod or a C function that cannot yield)");
   if (s == 0) {
     /* back of the ready queue: the driver polls the loop before it gets there */
     if (rt->trace) lr__trace(rt, LR_EV_PARK, t, LR_W_YIELD);
     t->state = LR_WAITING;
-    lr__wake(t, LR_WAKE_OK);
+    lr__wake(rt, t, LR_WAKE_OK);
     return lua_yieldk(L, 0, 0, sleep_k);
   }
   if (!isinf(s) && lr__timer_add(rt, t, s) != 0) return luaL_error(L, "sleep: not enough memory");
-  return lr__park(L, t, LR_W_SLEEP, sleep_cleanup, NULL, 0, sleep_k);
+  return lr__park(L, rt, t, LR_W_SLEEP, sleep_cleanup, NULL, 0, sleep_k);
 }
 
 /* blocking_sleep(seconds): stop the whole program (every task, the loop) for
