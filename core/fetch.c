@@ -458,7 +458,7 @@ static void fetch_done(lr_transfer *x, int result) {
   lr__wake(f->rt, f->task, LR_WAKE_OK);
 }
 
-static void fetch_cleanup(lr_runtime *rt, lr_task *t) {
+void lr__fetch_cleanup(lr_runtime *rt, lr_task *t) {
   fetch_t *f = t->park_data;
   lr__curl_remove(rt, &f->x);
   fetch_free(f);
@@ -515,7 +515,7 @@ static int l_fetch(lua_State *L) {
     return luaL_error(L, "fetch: %s", err);
   }
   lua_settop(L, 2);
-  return lr__park(L, rt, t, LR_W_FETCH, fetch_cleanup, f, (lua_KContext)f, fetch_k);
+  return lr__park(L, rt, t, LR_W_FETCH, LR_C_FETCH, f, (lua_KContext)f, fetch_k);
 }
 
 /* ---- blocking_fetch ------------------------------------------------------ */

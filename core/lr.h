@@ -55,8 +55,12 @@ typedef struct {
 enum lr_wake { LR_WAKE_OK, LR_WAKE_CANCEL, LR_WAKE_DEADLOCK };
 
 /* A parked task's cleanup: undoes whatever would wake it (stop its timer,
- * unlink its watchers...).  Runs on cancel and on shutdown, never twice. */
+ * unlink its watchers...).  Runs on cancel and on shutdown, never twice.
+ * A task holds it as an index into task.c's table (4 bits, not a pointer). */
 typedef void (*lr_cleanup_fn)(lr_runtime *rt, lr_task *t);
+enum lr_cleanup {
+  LR_C_NONE, LR_C_SLEEP, LR_C_GROUP, LR_C_WAIT_FOR, LR_C_FETCH, LR_C_SEMAPHORE, LR_C_OFFLOAD
+};
 
 /* One waiter's interest in one task finishing (intrusive, doubly linked). */
 struct lr_watch {
@@ -76,23 +80,26 @@ struct lr_group {
   lr_watch nodes[1];
 };
 
-/* A task does not point to its runtime (8 bytes a task): every function that
- * acts on one is given the runtime, which C functions find in upvalue 1. */
+/* A task is the biggest thing per task that we control: 40 bytes, so that
+ * its handle (a userdata: 40-byte header, 1 uservalue, this) is 96 bytes, a
+ * size class of alloc.c; 8 bytes more cost 16 a task.  Hence no pointer to
+ * the runtime (every function that acts on a task is given it: C functions
+ * find it in upvalue 1), no result count (a finished task's results are all
+ * of its dead coroutine's stack), and bit fields. */
 struct lr_task {
   lua_State *co;         /* the task's coroutine (uservalue 1 anchors it) */
-  lr_cleanup_fn cleanup;
   void *park_data;
   lr_watch *watchers;    /* who waits for this task to finish */
-  uint64_t id;
   int ref;               /* slot in the runtime's live array while unfinished */
   uint32_t heap_idx;     /* index in the sleep heap, or LR_NO_HEAP */
-  int nres;              /* results (or 2 for error value + traceback) */
-  uint8_t state;
-  uint8_t wake;          /* enum lr_wake */
-  uint8_t in_fifo;       /* heap_idx is a position in the sleepers' FIFO lane */
-  unsigned cancel_requested : 1;
-  unsigned cancel_delivered : 1;
-  unsigned interrupted : 1;  /* ended by Ctrl-C */
+  uint64_t id : 48;      /* 2^48 spawns: 9 years at a million a second */
+  uint64_t state : 3;    /* enum lr_task_state */
+  uint64_t wake : 2;     /* enum lr_wake */
+  uint64_t cleanup : 4;  /* enum lr_cleanup, LR_C_NONE when not parked */
+  uint64_t in_fifo : 1;  /* heap_idx is a position in the sleepers' FIFO lane */
+  uint64_t cancel_requested : 1;
+  uint64_t cancel_delivered : 1;
+  uint64_t interrupted : 1;  /* ended by Ctrl-C */
 };
 #define LR_NO_HEAP UINT32_MAX
 
@@ -188,8 +195,9 @@ lr_task *lr__checktask(lua_State *L, int idx);
 void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t);
 lr_task *lr__live_at(lr_runtime *rt, size_t i);  /* 1 <= i <= rt->nlive */
 void lr__wake(lr_runtime *rt, lr_task *t, int why);
-int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, lr_cleanup_fn cleanup,
+int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, int cleanup,
              void *data, lua_KContext ctx, lua_KFunction k);
+void lr__cleanup(lr_runtime *rt, lr_task *t);
 int lr__check_cancel(lua_State *L, lr_runtime *rt, lr_task *t);
 void lr__resume(lr_runtime *rt, lr_task *t);
 int lr__cancel(lr_runtime *rt, lr_task *t);
@@ -209,6 +217,7 @@ uint64_t lr__now_ns(lr_runtime *rt);
 size_t lr__overdue(lr_runtime *rt);
 int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s);
 void lr__timer_remove(lr_runtime *rt, lr_task *t);
+void lr__sleep_cleanup(lr_runtime *rt, lr_task *t);
 int lr__virtual_advance(lr_runtime *rt);
 void lr__set_virtual_time(lr_runtime *rt);
 extern const luaL_Reg lr__timer_funcs[];
@@ -234,10 +243,12 @@ void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
 
 /* semaphore.c */
 extern const luaL_Reg lr__semaphore_funcs[];
+void lr__semaphore_cleanup(lr_runtime *rt, lr_task *t);
 void lr__semaphore_open(lua_State *L);
 
 /* offload.c */
 extern const luaL_Reg lr__offload_funcs[];
+void lr__offload_cleanup(lr_runtime *rt, lr_task *t);
 
 /* term.c */
 extern const luaL_Reg lr__term_funcs[];
@@ -273,6 +284,7 @@ long lr__default_connections(void);
 
 /* fetch.c */
 extern const luaL_Reg lr__fetch_funcs[];
+void lr__fetch_cleanup(lr_runtime *rt, lr_task *t);
 void lr__fetch_close(lr_runtime *rt);
 void lr__fetch_open(lua_State *L);
 

@@ -199,7 +199,7 @@ static void after_work(uv_work_t *req, int status) {
   lr__wake(j->rt, j->task, LR_WAKE_OK);
 }
 
-static void offload_cleanup(lr_runtime *rt, lr_task *t) {
+void lr__offload_cleanup(lr_runtime *rt, lr_task *t) {
   (void)rt;
   job_t *j = t->park_data;
   j->task = NULL;                /* the pool thread may still run it: */
@@ -266,7 +266,7 @@ static int l_offload(lua_State *L) {
     return luaL_error(L, "offload: cannot start the work");
   }
   rt->jobs++;
-  return lr__park(L, rt, t, LR_W_OFFLOAD, offload_cleanup, j, (lua_KContext)j, offload_k);
+  return lr__park(L, rt, t, LR_W_OFFLOAD, LR_C_OFFLOAD, j, (lua_KContext)j, offload_k);
 }
 
 const luaL_Reg lr__offload_funcs[] = {{"offload", l_offload}, {NULL, NULL}};

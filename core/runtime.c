@@ -32,11 +32,7 @@ static int runtime_gc(lua_State *L) {
   /* parked tasks hold C resources (easy handles, heap slots): let go */
   for (size_t i = 1; i <= rt->nlive; i++) {
     lr_task *t = lr__live_at(rt, i);
-    if (t && t->cleanup) {
-      lr_cleanup_fn c = t->cleanup;
-      t->cleanup = NULL;
-      c(rt, t);
-    }
+    if (t) lr__cleanup(rt, t);
   }
   for (size_t i = 1; i <= rt->nlive; i++) lr__live_at(rt, i)->ref = LUA_NOREF;
   lr__unref(L, rt, rt->live_ref);
@@ -155,11 +151,7 @@ static int break_deadlock(lr_runtime *rt) {
   for (size_t i = rt->nlive; i >= 1; i--) {  /* newest first: children before parents */
     lr_task *t = lr__live_at(rt, i);
     if (t->state == LR_WAITING) {
-      if (t->cleanup) {
-        lr_cleanup_fn c = t->cleanup;
-        t->cleanup = NULL;
-        c(rt, t);
-      }
+      lr__cleanup(rt, t);
       lr__wake(rt, t, LR_WAKE_DEADLOCK);
       woke++;
     }

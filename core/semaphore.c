@@ -50,7 +50,7 @@ static void give(lr_sem *s) {
   }
 }
 
-static void waiter_cleanup(lr_runtime *rt, lr_task *t) { (void)rt; unlink_waiter(t->park_data); }
+void lr__semaphore_cleanup(lr_runtime *rt, lr_task *t) { (void)rt; unlink_waiter(t->park_data); }
 
 static int acquire_k(lua_State *L, int status, lua_KContext ctx) {
   sem_waiter *w = (sem_waiter *)ctx;
@@ -89,7 +89,7 @@ static int s_acquire(lua_State *L) {
   else s->head = w;
   s->tail = w;
   s->nwait++;
-  return lr__park(L, s->rt, t, LR_W_SEMAPHORE, waiter_cleanup, w, (lua_KContext)w, acquire_k);
+  return lr__park(L, s->rt, t, LR_W_SEMAPHORE, LR_C_SEMAPHORE, w, (lua_KContext)w, acquire_k);
 }
 
 /* sem:release(): return a slot; releasing more than was acquired is an error */

@@ -9,6 +9,8 @@
 
 #define TASK_MT "lessonrun.Task"
 
+_Static_assert(sizeof(void *) != 8 || sizeof(lr_task) == 40, "lr_task grew: see lr.h");
+
 /* ---- ready queue ------------------------------------------------------- */
 
 static void rq_push(lr_runtime *rt, lr_task *t) {
@@ -168,7 +170,7 @@ void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx) {
 
 /* Results of a DONE task are the values left on its dead coroutine. */
 int lr__push_results(lua_State *L, lr_task *t, int first_only) {
-  int n = t->nres, top = lua_gettop(t->co);
+  int n = lua_gettop(t->co), top = n;
   if (first_only) {
     if (n > 0) { lua_pushvalue(t->co, top - n + 1); lua_xmove(t->co, L, 1); }
     else lua_pushnil(L);
@@ -276,7 +278,6 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
       lua_settop(co, 0);
       lr__push_cancel(co, rt);
       lua_pushfstring(co, "in task #%I: cancelled before it started", (lua_Integer)t->id);
-      t->nres = 2;
       finish(rt, t, LR_CANCELLED);
       return;
     }
@@ -300,8 +301,7 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
     }
     return;
   }
-  if (st == LUA_OK) {
-    t->nres = nres;
+  if (st == LUA_OK) {  /* the results are all that is left on its stack */
     finish(rt, t, LR_DONE);
     return;
   }
@@ -312,7 +312,6 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
   lua_xmove(co, L, 1);
   lua_resetthread(co);
   lua_xmove(L, co, 1);
-  t->nres = 2;
   finish(rt, t, cancelled ? LR_CANCELLED : LR_FAILED);
 }
 
@@ -321,14 +320,14 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
 void lr__wake(lr_runtime *rt, lr_task *t, int why) {
   if (t->state != LR_WAITING) return;
   if (rt->trace) lr__trace(rt, LR_EV_WAKE, t, 0);
-  t->cleanup = NULL;
+  t->cleanup = LR_C_NONE;
   t->wake = why;
   t->state = LR_READY;
   rq_push(rt, t);
   if (rt->polling) uv_stop(&rt->loop);  /* let the driver run it now */
 }
 
-int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, lr_cleanup_fn cleanup,
+int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, int cleanup,
              void *data, lua_KContext ctx, lua_KFunction k) {
   if (rt->trace) lr__trace(rt, LR_EV_PARK, t, what);
   t->state = LR_WAITING;
@@ -359,11 +358,7 @@ int lr__cancel(lr_runtime *rt, lr_task *t) {
   if (t->cancel_requested) return 1;
   t->cancel_requested = 1;
   if (t->state == LR_WAITING) {
-    if (t->cleanup) {
-      lr_cleanup_fn c = t->cleanup;
-      t->cleanup = NULL;
-      c(rt, t);
-    }
+    lr__cleanup(rt, t);
     lr__wake(rt, t, LR_WAKE_CANCEL);
   }
   return 1;
@@ -515,7 +510,7 @@ static int l_waitall(lua_State *L) {
     lua_pop(L, 1);
     if (!lr__finished(c)) group_watch(g, (int)i - 1, c);
   }
-  return lr__park(L, rt, t, LR_W_GATHER, group_cleanup, g, (lua_KContext)g, waitall_k);
+  return lr__park(L, rt, t, LR_W_GATHER, LR_C_GROUP, g, (lua_KContext)g, waitall_k);
 }
 
 /* c is the task at stack index 1 */
@@ -557,7 +552,7 @@ static int t_wait(lua_State *L) {
     return luaL_error(L, "wait: cannot wait here (inside a metamethod or a C function that cannot yield)");
   lr_group *g = group_new(L, t, 1, 0);
   group_watch(g, 0, c);
-  return lr__park(L, rt, t, LR_W_WAIT, group_cleanup, g, (lua_KContext)g, wait_k);
+  return lr__park(L, rt, t, LR_W_WAIT, LR_C_GROUP, g, (lua_KContext)g, wait_k);
 }
 
 /* core.wait_for(task, seconds) -> true if the task finished in time, false
@@ -598,7 +593,20 @@ static int l_wait_for(lua_State *L) {
     free(g);
     return luaL_error(L, "timeout: not enough memory");
   }
-  return lr__park(L, rt, t, LR_W_WAIT, wait_for_cleanup, g, (lua_KContext)g, wait_for_k);
+  return lr__park(L, rt, t, LR_W_WAIT, LR_C_WAIT_FOR, g, (lua_KContext)g, wait_for_k);
+}
+
+static const lr_cleanup_fn cleanups[] = {
+  [LR_C_SLEEP] = lr__sleep_cleanup, [LR_C_GROUP] = group_cleanup,
+  [LR_C_WAIT_FOR] = wait_for_cleanup, [LR_C_FETCH] = lr__fetch_cleanup,
+  [LR_C_SEMAPHORE] = lr__semaphore_cleanup, [LR_C_OFFLOAD] = lr__offload_cleanup
+};
+
+/* Run a parked task's cleanup, if it has one left. */
+void lr__cleanup(lr_runtime *rt, lr_task *t) {
+  int c = t->cleanup;
+  t->cleanup = LR_C_NONE;
+  if (c != LR_C_NONE) cleanups[c](rt, t);
 }
 
 /* task:cancelling() -> true once cancel() was called on it */

@@ -260,7 +260,7 @@ void lr__timer_remove(lr_runtime *rt, lr_task *t) {
   arm(rt);
 }
 
-static void sleep_cleanup(lr_runtime *rt, lr_task *t) { lr__timer_remove(rt, t); }
+void lr__sleep_cleanup(lr_runtime *rt, lr_task *t) { lr__timer_remove(rt, t); }
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
@@ -287,7 +287,7 @@ static int l_sleep(lua_State *L) {
     return lua_yieldk(L, 0, 0, sleep_k);
   }
   if (!isinf(s) && lr__timer_add(rt, t, s) != 0) return luaL_error(L, "sleep: not enough memory");
-  return lr__park(L, rt, t, LR_W_SLEEP, sleep_cleanup, NULL, 0, sleep_k);
+  return lr__park(L, rt, t, LR_W_SLEEP, LR_C_SLEEP, NULL, 0, sleep_k);
 }
 
 /* blocking_sleep(seconds): stop the whole program (every task, the loop) for
