@@ -109,6 +109,12 @@ typedef struct {
   lr_task *task;
 } lr_sleeper;
 
+/* In the FIFO lane the order is the position: no seq (8 bytes a sleeper). */
+typedef struct {
+  uint64_t deadline;
+  lr_task *task;
+} lr_fifo_sleeper;
+
 struct lr_runtime {
   uv_loop_t loop;
   lua_State *L;          /* main thread */
@@ -130,9 +136,10 @@ struct lr_runtime {
   lr_sleeper *heap;
   size_t heap_len, heap_cap;
   uint64_t heap_seq;
+  uint64_t heap_max;     /* no deadline in the heap is later (while it is not empty) */
   /* sleepers whose deadlines came in order (every sleep of one duration):
    * a ring, O(1) in and out; fifo_base is the position of its head */
-  lr_sleeper *fifo;
+  lr_fifo_sleeper *fifo;
   size_t fifo_head, fifo_len, fifo_cap, fifo_dead;
   uint32_t fifo_base;
   uv_timer_t timer;
