@@ -17,8 +17,8 @@
 
 typedef struct lr_task lr_task;
 typedef struct lr_runtime lr_runtime;
-typedef struct lr_watch lr_watch;
 typedef struct lr_group lr_group;
+typedef struct lr_watchers lr_watchers;
 
 enum lr_task_state {
   LR_PENDING,   /* spawned, never run */
@@ -55,29 +55,30 @@ typedef struct {
 enum lr_wake { LR_WAKE_OK, LR_WAKE_CANCEL, LR_WAKE_DEADLOCK };
 
 /* A parked task's cleanup: undoes whatever would wake it (stop its timer,
- * unlink its watchers...).  Runs on cancel and on shutdown, never twice.
+ * leave its group...).  Runs on cancel and on shutdown, never twice.
  * A task holds it as an index into task.c's table (4 bits, not a pointer). */
 typedef void (*lr_cleanup_fn)(lr_runtime *rt, lr_task *t);
 enum lr_cleanup {
   LR_C_NONE, LR_C_SLEEP, LR_C_GROUP, LR_C_WAIT_FOR, LR_C_FETCH, LR_C_SEMAPHORE, LR_C_OFFLOAD
 };
 
-/* One waiter's interest in one task finishing (intrusive, doubly linked). */
-struct lr_watch {
-  lr_watch *next;
-  lr_watch **pprev;  /* the pointer to this node (the task's head or a next), NULL if unlinked */
-  lr_group *group;
+/* A task waiting for tasks (gather, wait, timeout): woken when they have
+ * all finished or, if failfast, when the first one fails.  It costs nothing
+ * per child: each unfinished child points to the group (lr_task.watch) and
+ * the group counts them.  When the waiter moves on (woken, cancelled, timed
+ * out) it only lets go: the children still pointing to the group drop it as
+ * they finish, and the last one frees it. */
+struct lr_group {
+  lr_task *waiter;        /* NULL once the waiter has let go */
+  lr_task *first_failed;  /* the first child to fail, NULL if none yet */
+  size_t pending;         /* unfinished children that point here */
+  int failfast;
 };
 
-/* A task waiting for several tasks (gather, wait): woken when all are
- * finished, or, if failfast, when the first one fails. */
-struct lr_group {
-  lr_task *waiter;
-  int pending;
-  int failfast;
-  int first_failed;  /* 1-based index, 0 = none */
-  int n;
-  lr_watch nodes[1];
+/* The groups waiting for one task, when there are several. */
+struct lr_watchers {
+  size_t n, cap;
+  lr_group *group[];
 };
 
 /* A task is the biggest thing per task that we control: 40 bytes, so that
@@ -89,7 +90,10 @@ struct lr_group {
 struct lr_task {
   lua_State *co;         /* the task's coroutine (uservalue 1 anchors it) */
   void *park_data;
-  lr_watch *watchers;    /* who waits for this task to finish */
+  union {                /* who waits for this task to finish: */
+    lr_group *one;       /* a group, or none */
+    lr_watchers *many;   /* (many_watchers) several groups */
+  } watch;
   int ref;               /* slot in the runtime's live array while unfinished */
   uint32_t heap_idx;     /* index in the sleep heap, or LR_NO_HEAP */
   uint64_t id : 48;      /* 2^48 spawns: 9 years at a million a second */
@@ -100,6 +104,7 @@ struct lr_task {
   uint64_t cancel_requested : 1;
   uint64_t cancel_delivered : 1;
   uint64_t interrupted : 1;  /* ended by Ctrl-C */
+  uint64_t many_watchers : 1;
 };
 #define LR_NO_HEAP UINT32_MAX
 
@@ -214,7 +219,7 @@ void lr__push_traceback(lua_State *L, lr_task *t);
 void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx);
 int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self);
 void lr__task_open(lua_State *L, lr_runtime *rt);
-void lr__unlink_watch(lr_watch *w);
+void lr__drop_watchers(lr_task *t);
 extern const luaL_Reg lr__task_funcs[];
 
 /* timers.c */

@@ -34,7 +34,12 @@ static int runtime_gc(lua_State *L) {
     lr_task *t = lr__live_at(rt, i);
     if (t) lr__cleanup(rt, t);
   }
-  for (size_t i = 1; i <= rt->nlive; i++) lr__live_at(rt, i)->ref = LUA_NOREF;
+  /* then the groups waiting for them let go (freed when abandoned) */
+  for (size_t i = 1; i <= rt->nlive; i++) {
+    lr_task *t = lr__live_at(rt, i);
+    lr__drop_watchers(t);
+    t->ref = LUA_NOREF;
+  }
   lr__unref(L, rt, rt->live_ref);
   lr__unref(L, rt, rt->cancel_ref);
   lr__unref(L, rt, rt->trace_names_ref);

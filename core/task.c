@@ -193,29 +193,105 @@ void lr__push_traceback(lua_State *L, lr_task *t) {
   lua_xmove(t->co, L, 1);
 }
 
-/* ---- finishing --------------------------------------------------------- */
+/* ---- groups: tasks waiting for tasks (lr.h) ---------------------------- */
 
-void lr__unlink_watch(lr_watch *w) {
-  if (!w->pprev) return;
-  *w->pprev = w->next;
-  if (w->next) w->next->pprev = w->pprev;
-  w->next = NULL;
-  w->pprev = NULL;
+static lr_group *group_new(lua_State *L, const char *fname, lr_task *waiter, int failfast) {
+  lr_group *g = malloc(sizeof *g);
+  if (!g) luaL_error(L, "%s: not enough memory", fname);
+  g->waiter = waiter;
+  g->first_failed = NULL;
+  g->pending = 0;
+  g->failfast = failfast;
+  return g;
 }
+
+/* The waiter lets go: its wait is over or abandoned. */
+static void group_leave(lr_group *g) {
+  g->waiter = NULL;
+  if (g->pending == 0) free(g);
+}
+
+/* A child lets go (it finished, or the runtime is closing). */
+static void group_release(lr_group *g) {
+  if (--g->pending == 0 && !g->waiter) free(g);
+}
+
+/* Make group g wait for the unfinished task c; 0, or -1 if out of memory.
+ * Groups whose waiter has let go are dropped on the way, so that a task
+ * waited on with a timeout again and again does not collect them. */
+static int group_watch(lr_group *g, lr_task *c) {
+  if (!c->many_watchers) {
+    lr_group *old = c->watch.one;
+    if (!old || !old->waiter) {
+      if (old) group_release(old);
+      c->watch.one = g;
+      g->pending++;
+      return 0;
+    }
+    lr_watchers *w = malloc(sizeof *w + 4 * sizeof w->group[0]);
+    if (!w) return -1;
+    w->n = 1;
+    w->cap = 4;
+    w->group[0] = old;
+    c->watch.many = w;
+    c->many_watchers = 1;
+  }
+  lr_watchers *w = c->watch.many;
+  size_t n = 0;
+  for (size_t i = 0; i < w->n; i++) {
+    if (w->group[i]->waiter) w->group[n++] = w->group[i];
+    else group_release(w->group[i]);
+  }
+  w->n = n;
+  if (w->n == w->cap) {
+    lr_watchers *bigger = realloc(w, sizeof *w + 2 * w->cap * sizeof w->group[0]);
+    if (!bigger) return -1;
+    bigger->cap *= 2;
+    c->watch.many = w = bigger;
+  }
+  w->group[w->n++] = g;
+  g->pending++;
+  return 0;
+}
+
+/* Child t has finished: tell the group (if its waiter still waits), let go. */
+static void group_notify(lr_runtime *rt, lr_group *g, lr_task *t) {
+  if (g->waiter) {
+    int failed = t->state != LR_DONE;
+    if (failed && !g->first_failed) g->first_failed = t;
+    if (g->pending == 1 || (failed && g->failfast)) lr__wake(rt, g->waiter, LR_WAKE_OK);
+  }
+  group_release(g);
+}
+
+/* Let go of every group waiting for t (t finished, or the runtime closes). */
+static void drop_watchers(lr_runtime *rt, lr_task *t) {
+  if (t->many_watchers) {
+    lr_watchers *w = t->watch.many;
+    for (size_t i = 0; i < w->n; i++) {
+      if (rt) group_notify(rt, w->group[i], t);
+      else group_release(w->group[i]);
+    }
+    free(w);
+    t->many_watchers = 0;
+  } else if (t->watch.one) {
+    if (rt) group_notify(rt, t->watch.one, t);
+    else group_release(t->watch.one);
+  }
+  t->watch.one = NULL;
+}
+
+/* For the runtime's __gc: t will never finish. */
+void lr__drop_watchers(lr_task *t) { drop_watchers(NULL, t); }
+
+/* ---- finishing --------------------------------------------------------- */
 
 static void finish(lr_runtime *rt, lr_task *t, int state) {
   t->state = state;
   if (rt->trace) lr__trace(rt, LR_EV_END, t, state);
   if (t == rt->root && state != LR_DONE && t->cancel_requested && rt->interrupted)
     t->interrupted = 1;
-  while (t->watchers) {
-    lr_watch *w = t->watchers;
-    lr_group *g = w->group;
-    lr__unlink_watch(w);
-    g->pending--;
-    if (state != LR_DONE && !g->first_failed) g->first_failed = (int)(w - g->nodes) + 1;
-    if (g->pending == 0 || (state != LR_DONE && g->failfast)) lr__wake(rt, g->waiter, LR_WAKE_OK);
-  }
+  drop_watchers(rt, t);
   /* out of the live array: the last task takes this one's slot */
   lua_State *L = rt->L;
   lua_checkstack(L, 3);
@@ -389,58 +465,46 @@ int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self) {
 
 /* ---- waiting for tasks --------------------------------------------------- */
 
-static void group_unlink(lr_group *g) {
-  for (int i = 0; i < g->n; i++) lr__unlink_watch(&g->nodes[i]);
-}
-
-/* A parked waiter's group is freed once: by its continuation, or by this
- * cleanup if the wait is abandoned (cancel, deadlock, shutdown), which the
- * continuation then sees as park_data == NULL. */
+/* A parked waiter lets go of its group once: in its continuation, or in
+ * this cleanup if the wait is abandoned (cancel, deadlock, shutdown), which
+ * the continuation then sees as park_data == NULL. */
 static void group_cleanup(lr_runtime *rt, lr_task *t) {
   (void)rt;
-  lr_group *g = t->park_data;
-  if (!g) return;
-  group_unlink(g);
-  free(g);
+  if (t->park_data) group_leave(t->park_data);
   t->park_data = NULL;
 }
 
-/* Called by a continuation: unlink and free the group if the cleanup has not;
- * returns its first_failed (0 if none or abandoned). */
-static int group_done(lr_task *t) {
+/* Called by a continuation: let go of the group if the cleanup has not;
+ * returns the first child that failed (NULL if none, or if abandoned). */
+static lr_task *group_done(lr_task *t) {
   lr_group *g = t->park_data;
-  if (!g) return 0;
-  int first_failed = g->first_failed;
-  group_unlink(g);
-  free(g);
+  if (!g) return NULL;
+  lr_task *first_failed = g->first_failed;
+  group_leave(g);
   t->park_data = NULL;
   return first_failed;
 }
 
-/* Link a group of watches for list[1..n]; returns the number pending.  The
- * group is C memory, freed by the continuation as soon as the wait is over
- * (rather than garbage until the next cycle): gather of a million tasks
- * builds its results table right then, and can reuse the space. */
-static lr_group *group_new(lua_State *L, lr_task *waiter, int n, int failfast) {
-  size_t size = sizeof(lr_group) + (size_t)(n > 0 ? n - 1 : 0) * sizeof(lr_watch);
-  lr_group *g = lr__advise_huge(malloc(size), size);
-  if (!g) luaL_error(L, "gather: not enough memory");
-  memset(g, 0, sizeof *g);
-  g->waiter = waiter;
-  g->failfast = failfast;
-  g->n = n;
-  memset(g->nodes, 0, (size_t)n * sizeof(lr_watch));
-  return g;
+/* Watch the unfinished task c, or let go of g and raise. */
+static void group_watch_or_raise(lua_State *L, const char *fname, lr_group *g, lr_task *c) {
+  if (group_watch(g, c) != 0) {
+    group_leave(g);
+    luaL_error(L, "%s: not enough memory", fname);
+  }
 }
 
-static void group_watch(lr_group *g, int i, lr_task *target) {
-  lr_watch *w = &g->nodes[i];
-  w->group = g;
-  w->pprev = &target->watchers;
-  w->next = target->watchers;
-  if (target->watchers) target->watchers->pprev = &w->next;
-  target->watchers = w;
-  g->pending++;
+/* The index in list[1..n] of the task `failed`, else (the list changed
+ * meanwhile) of the first failed task there, else 0. */
+static lua_Integer failed_index(lua_State *L, int list, lua_Integer n, lr_task *failed) {
+  lua_Integer first = 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    lr_task *c = luaL_testudata(L, -1, TASK_MT);
+    lua_pop(L, 1);
+    if (c && c == failed) return i;
+    if (c && !first && lr__finished(c) && c->state != LR_DONE) first = i;
+  }
+  return first;
 }
 
 /* Re-raise a finished task's error in the caller, remembering where it came
@@ -462,9 +526,10 @@ static int reraise(lua_State *L, int idx) {
 static int waitall_k(lua_State *L, int status, lua_KContext ctx) {
   lr_task *t = lr__current(L);
   (void)status; (void)ctx;
-  int first_failed = group_done(t);
+  lr_task *failed = group_done(t);
   lr__check_cancel(L, lr__runtime(L), t);
-  if (first_failed) lua_pushinteger(L, first_failed);
+  lua_Integer i = failed ? failed_index(L, 1, luaL_checkinteger(L, 2), failed) : 0;
+  if (i) lua_pushinteger(L, i);
   else lua_pushnil(L);
   return 1;
 }
@@ -503,12 +568,12 @@ static int l_waitall(lua_State *L) {
   }
   if (!lua_isyieldable(L))
     return luaL_error(L, "gather: cannot wait here (inside a metamethod or a C function that cannot yield)");
-  lr_group *g = group_new(L, t, (int)n, failfast);
+  lr_group *g = group_new(L, "gather", t, failfast);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 1, i);
     lr_task *c = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (!lr__finished(c)) group_watch(g, (int)i - 1, c);
+    if (!lr__finished(c)) group_watch_or_raise(L, "gather", g, c);
   }
   return lr__park(L, rt, t, LR_W_GATHER, LR_C_GROUP, g, (lua_KContext)g, waitall_k);
 }
@@ -550,8 +615,8 @@ static int t_wait(lua_State *L) {
   if (lr__finished(c)) return wait_finished(L, c);
   if (!lua_isyieldable(L))
     return luaL_error(L, "wait: cannot wait here (inside a metamethod or a C function that cannot yield)");
-  lr_group *g = group_new(L, t, 1, 0);
-  group_watch(g, 0, c);
+  lr_group *g = group_new(L, "wait", t, 0);
+  group_watch_or_raise(L, "wait", g, c);
   return lr__park(L, rt, t, LR_W_WAIT, LR_C_GROUP, g, (lua_KContext)g, wait_k);
 }
 
@@ -586,11 +651,10 @@ static int l_wait_for(lua_State *L) {
   if (lr__finished(c)) { lua_pushboolean(L, 1); return 1; }
   if (!lua_isyieldable(L))
     return luaL_error(L, "timeout: cannot wait here (inside a metamethod or a C function that cannot yield)");
-  lr_group *g = group_new(L, t, 1, 0);
-  group_watch(g, 0, c);
+  lr_group *g = group_new(L, "timeout", t, 0);
+  group_watch_or_raise(L, "timeout", g, c);
   if (!isinf(s) && lr__timer_add(rt, t, s) != 0) {
-    group_unlink(g);
-    free(g);
+    group_leave(g);
     return luaL_error(L, "timeout: not enough memory");
   }
   return lr__park(L, rt, t, LR_W_WAIT, LR_C_WAIT_FOR, g, (lua_KContext)g, wait_for_k);
