@@ -108,6 +108,12 @@ struct lr_task {
 };
 #define LR_NO_HEAP UINT32_MAX
 
+/* The ready queue and the sleepers' arrays keep their capacity while in
+ * use, and give it back when they empty if it is more than this: a burst
+ * of a million tasks leaves no 8-24 MB array behind (the peak RSS of a big
+ * gather is then its results table, not these as well). */
+#define LR_SHRINK_BYTES ((size_t)1 << 20)
+
 typedef struct {
   uint64_t deadline;  /* ns, loop clock */
   uint64_t seq;       /* FIFO order among equal deadlines */

@@ -131,6 +131,11 @@ void lr__run_ready(lr_runtime *rt) {
     rt->rq_len--;
     lr__resume(rt, t);
   }
+  if (rt->rq_len == 0 && rt->rq_cap * sizeof *rt->rq > LR_SHRINK_BYTES) {
+    free(rt->rq);
+    rt->rq = NULL;
+    rt->rq_cap = rt->rq_head = 0;
+  }
 }
 
 /* Run the loop once: without blocking if a task is ready, else until an

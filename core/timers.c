@@ -52,7 +52,15 @@ static void heap_down(lr_runtime *rt, size_t i) {
 static void heap_remove(lr_runtime *rt, size_t i) {
   rt->heap[i].task->heap_idx = LR_NO_HEAP;
   rt->heap_len--;
-  if (rt->heap_len == 0) rt->heap_max = 0;
+  if (rt->heap_len == 0) {
+    rt->heap_max = 0;
+    if (rt->heap_cap * sizeof *rt->heap > LR_SHRINK_BYTES) {
+      free(rt->heap);
+      rt->heap = NULL;
+      rt->heap_cap = 0;
+    }
+    return;
+  }
   if (i == rt->heap_len) return;
   heap_set(rt, i, rt->heap[rt->heap_len]);
   heap_down(rt, i);
@@ -100,6 +108,11 @@ static void fifo_pop(lr_runtime *rt) {
   rt->fifo_head = (rt->fifo_head + 1) % rt->fifo_cap;
   rt->fifo_len--;
   rt->fifo_base++;
+  if (rt->fifo_len == 0 && rt->fifo_cap * sizeof *rt->fifo > LR_SHRINK_BYTES) {
+    free(rt->fifo);
+    rt->fifo = NULL;
+    rt->fifo_cap = rt->fifo_head = 0;
+  }
 }
 
 static void fifo_compact(lr_runtime *rt) {
