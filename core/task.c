@@ -783,6 +783,8 @@ static int l_results(lua_State *L) {
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 1, i);
     lr_task *t = lr__checktask(L, -1);
+    if (!lr__finished(t))  /* the list was changed while gather waited */
+      return luaL_error(L, "gather: item %I has not finished", i);
     if (t->state != LR_DONE) return reraise(L, -1);
     lua_pop(L, 1);
     lr__push_results(L, t, 1);
