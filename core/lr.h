@@ -108,10 +108,10 @@ struct lr_task {
 };
 #define LR_NO_HEAP UINT32_MAX
 
-/* The ready queue and the sleepers' arrays keep their capacity while in
- * use, and give it back when they empty if it is more than this: a burst
- * of a million tasks leaves no 8-24 MB array behind (the peak RSS of a big
- * gather is then its results table, not these as well). */
+/* The ready queue and the sleepers' arrays double as they fill and, above
+ * this size, halve when a quarter full and go when empty: memory follows a
+ * burst of a million tasks down as it drains (the ready queue as the tasks
+ * first run and the sleepers' ring fills), and none is left behind. */
 #define LR_SHRINK_BYTES ((size_t)1 << 20)
 
 typedef struct {
@@ -209,6 +209,7 @@ void lr__shutdown_tasks(lr_runtime *rt);
 /* task.c */
 lr_task *lr__current(lua_State *L);
 lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
+lr_task *lr__rq_pop(lr_runtime *rt);  /* rq_len > 0 */
 lr_task *lr__checktask(lua_State *L, int idx);
 void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t);
 lr_task *lr__live_at(lr_runtime *rt, size_t i);  /* 1 <= i <= rt->nlive */
@@ -312,6 +313,7 @@ lr_alloc *lr__alloc_new(void);
 void lr__alloc_free(lr_alloc *a);
 void *lr__alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 void *lr__advise_huge(void *p, size_t n);  /* madvise(MADV_HUGEPAGE) what it can; returns p */
+void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t cap);
 
 /* state.c */
 int lr__exec(lr_state *S, int nargs);

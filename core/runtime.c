@@ -125,17 +125,7 @@ lr_runtime *lr__get_runtime(lua_State *L) {
  * for the next round, after the loop has polled once). */
 void lr__run_ready(lr_runtime *rt) {
   size_t n = rt->rq_len;
-  while (n-- > 0 && rt->rq_len > 0) {
-    lr_task *t = rt->rq[rt->rq_head];
-    rt->rq_head = (rt->rq_head + 1) % rt->rq_cap;
-    rt->rq_len--;
-    lr__resume(rt, t);
-  }
-  if (rt->rq_len == 0 && rt->rq_cap * sizeof *rt->rq > LR_SHRINK_BYTES) {
-    free(rt->rq);
-    rt->rq = NULL;
-    rt->rq_cap = rt->rq_head = 0;
-  }
+  while (n-- > 0 && rt->rq_len > 0) lr__resume(rt, lr__rq_pop(rt));
 }
 
 /* Run the loop once: without blocking if a task is ready, else until an

@@ -29,6 +29,17 @@ static void rq_push(lr_runtime *rt, lr_task *t) {
   rt->rq_len++;
 }
 
+lr_task *lr__rq_pop(lr_runtime *rt) {
+  lr_task *t = rt->rq[rt->rq_head];
+  rt->rq_head = (rt->rq_head + 1) % rt->rq_cap;
+  rt->rq_len--;
+  if (rt->rq_len <= rt->rq_cap / 4 && rt->rq_cap * sizeof *rt->rq > LR_SHRINK_BYTES) {
+    rt->rq = lr__ring_shrink(rt->rq, sizeof *rt->rq, &rt->rq_head, rt->rq_len, rt->rq_cap);
+    rt->rq_cap = rt->rq ? rt->rq_cap / 2 : 0;
+  }
+  return t;
+}
+
 /* ---- finding and creating tasks ---------------------------------------- */
 
 lr_task *lr__current(lua_State *L) {
