@@ -112,7 +112,7 @@ struct lr_task {
  * this size, halve when a quarter full and go when empty: memory follows a
  * burst of a million tasks down as it drains (the ready queue as the tasks
  * first run and the sleepers' ring fills), and none is left behind. */
-#define LR_SHRINK_BYTES ((size_t)1 << 20)
+#define LR_SHRINK_BYTES ((size_t)64 << 10)
 
 typedef struct {
   uint64_t deadline;  /* ns, loop clock */
