@@ -512,8 +512,9 @@ static lua_Integer failed_index(lua_State *L, int list, lua_Integer n, lr_task *
     lua_rawgeti(L, list, i);
     lr_task *c = luaL_testudata(L, -1, TASK_MT);
     lua_pop(L, 1);
-    if (c && c == failed) return i;
-    if (c && !first && lr__finished(c) && c->state != LR_DONE) first = i;
+    if (!c || !lr__finished(c) || c->state == LR_DONE) continue;
+    if (c == failed) return i;
+    if (!first) first = i;
   }
   return first;
 }
