@@ -217,7 +217,13 @@ void lr__wake(lr_runtime *rt, lr_task *t, int why);
 int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, int cleanup,
              void *data, lua_KContext ctx, lua_KFunction k);
 void lr__cleanup(lr_runtime *rt, lr_task *t);
-int lr__check_cancel(lua_State *L, lr_runtime *rt, lr_task *t);
+/* Called on waking (and before waiting): raises if t was cancelled (or
+ * deadlocked).  Cancellation is level-triggered: a cancelled task that
+ * catches it gets it again at its next wait point.  A macro, so that rt is
+ * only evaluated then (lr__runtime(L) is not free, and this is on every wake). */
+#define lr__check_cancel(L, rt, t) \
+  (((t)->cancel_requested || (t)->wake == LR_WAKE_DEADLOCK) ? lr__raise_wake_error((L), (rt), (t)) : 0)
+int lr__raise_wake_error(lua_State *L, lr_runtime *rt, lr_task *t);
 void lr__resume(lr_runtime *rt, lr_task *t);
 int lr__cancel(lr_runtime *rt, lr_task *t);
 int lr__push_results(lua_State *L, lr_task *t, int first_only);

@@ -424,9 +424,8 @@ int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, int cleanup,
   return lua_yieldk(L, 0, ctx, k);
 }
 
-/* Called on waking (and before waiting): cancellation is level-triggered, so
- * a cancelled task that catches it gets it again at its next wait point. */
-int lr__check_cancel(lua_State *L, lr_runtime *rt, lr_task *t) {
+/* The slow path of lr__check_cancel: t was cancelled or deadlocked. */
+int lr__raise_wake_error(lua_State *L, lr_runtime *rt, lr_task *t) {
   if (t->cancel_requested) {
     t->cancel_delivered = 1;
     lr__push_cancel(L, rt);

@@ -293,7 +293,8 @@ void lr__sleep_cleanup(lr_runtime *rt, lr_task *t) { lr__timer_remove(rt, t); }
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
-  lr__check_cancel(L, lr__runtime(L), lr__current(L));
+  lr_task *t = lr__current(L);
+  lr__check_cancel(L, lr__runtime(L), t);
   return 0;
 }
 
