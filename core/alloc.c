@@ -99,6 +99,28 @@ void *lr__advise_huge(void *p, size_t n) {
   return p;
 }
 
+/* Halve a ring of cap elements of `size` bytes that holds len <= cap / 4
+ * of them from *head on, in place: its elements move below cap / 2, then
+ * realloc shrinks the block (a mapping: mremap, no copy, no second block
+ * resident).  Frees it if len is 0.  Updates *head, returns the block. */
+void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t cap) {
+  size_t half = cap / 2, h = *head;
+  char *r = ring;
+  *head = 0;
+  if (len == 0) { free(ring); return NULL; }
+  if (h + len > cap) {          /* wrapped: the part up to the end moves down to end at half */
+    size_t s = cap - h;
+    memmove(r + (half - s) * size, r + h * size, s * size);
+    *head = half - s;
+  } else if (h + len > half) {  /* in one piece, above half: to the front */
+    memmove(r, r + h * size, len * size);
+  } else {
+    *head = h;
+  }
+  char *n = realloc(r, half * size);
+  return n ? n : r;  /* (if not, the old block still holds the ring) */
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define LR_PLAIN_MALLOC 1  /* let AddressSanitizer see every Lua block */
 #elif defined(__has_feature)

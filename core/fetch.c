@@ -568,25 +568,26 @@ static void fetch_done(lr_transfer *x, int result) {
   fetch_t *f = (fetch_t *)x;
   f->result = result;
   f->finished = 1;
-  lr__wake(f->task, LR_WAKE_OK);
+  lr__wake(f->rt, f->task, LR_WAKE_OK);
 }
 
-static void fetch_cleanup(lr_task *t) {
+void lr__fetch_cleanup(lr_runtime *rt, lr_task *t) {
   fetch_t *f = t->park_data;
-  lr__curl_remove(t->rt, &f->x);
+  lr__curl_remove(rt, &f->x);
   fetch_free(f);
 }
 
 static int fetch_k(lua_State *L, int status, lua_KContext ctx) {
   fetch_t *f = (fetch_t *)ctx;
   lr_task *t = lr__current(L);
+  lr_runtime *rt = lr__runtime(L);
   (void)status;
   if (t->wake != LR_WAKE_OK) {  /* cancelled in flight: cleanup freed f */
-    lr__check_cancel(L, t);
+    lr__check_cancel(L, rt, t);
   }
   if (t->cancel_requested) {
     fetch_free(f);
-    lr__check_cancel(L, t);
+    lr__check_cancel(L, rt, t);
   }
   int failed = is_error_status(f);
   if (failed) push_error(L, f, "fetch", luaL_checkstring(L, 1));
@@ -605,8 +606,8 @@ static int l_fetch(lua_State *L) {
     lua_settop(L, 2);
     return lr__in_task_or_drive(L, "fetch", l_fetch);
   }
-  lr_runtime *rt = t->rt;
-  lr__check_cancel(L, t);
+  lr_runtime *rt = lr__runtime(L);
+  lr__check_cancel(L, rt, t);
   if (rt->virtual_time)
     return luaL_error(L, "fetch: not available under --virtual-time (the network runs on real time)");
   if (!lua_isyieldable(L))
@@ -635,7 +636,7 @@ static int l_fetch(lua_State *L) {
     return luaL_error(L, "fetch: %s", err);
   }
   lua_settop(L, 2);
-  return lr__park(L, t, LR_W_FETCH, fetch_cleanup, f, (lua_KContext)f, fetch_k);
+  return lr__park(L, rt, t, LR_W_FETCH, LR_C_FETCH, f, (lua_KContext)f, fetch_k);
 }
 
 /* ---- blocking_fetch ------------------------------------------------------ */

@@ -17,8 +17,8 @@
 
 typedef struct lr_task lr_task;
 typedef struct lr_runtime lr_runtime;
-typedef struct lr_watch lr_watch;
 typedef struct lr_group lr_group;
+typedef struct lr_watchers lr_watchers;
 
 enum lr_task_state {
   LR_PENDING,   /* spawned, never run */
@@ -55,51 +55,76 @@ typedef struct {
 enum lr_wake { LR_WAKE_OK, LR_WAKE_CANCEL, LR_WAKE_DEADLOCK };
 
 /* A parked task's cleanup: undoes whatever would wake it (stop its timer,
- * unlink its watchers...).  Runs on cancel and on shutdown, never twice. */
-typedef void (*lr_cleanup_fn)(lr_task *t);
-
-/* One waiter's interest in one task finishing (intrusive, doubly linked). */
-struct lr_watch {
-  lr_watch *next;
-  lr_watch **pprev;  /* the pointer to this node (the task's head or a next), NULL if unlinked */
-  lr_group *group;
+ * leave its group...).  Runs on cancel and on shutdown, never twice.
+ * A task holds it as an index into task.c's table (4 bits, not a pointer). */
+typedef void (*lr_cleanup_fn)(lr_runtime *rt, lr_task *t);
+enum lr_cleanup {
+  LR_C_NONE, LR_C_SLEEP, LR_C_GROUP, LR_C_WAIT_FOR, LR_C_FETCH, LR_C_SEMAPHORE, LR_C_OFFLOAD
 };
 
-/* A task waiting for several tasks (gather, wait): woken when all are
- * finished, or, if failfast, when the first one fails. */
+/* A task waiting for tasks (gather, wait, timeout): woken when they have
+ * all finished or, if failfast, when the first one fails.  It costs nothing
+ * per child: each unfinished child points to the group (lr_task.watch) and
+ * the group counts them.  When the waiter moves on (woken, cancelled, timed
+ * out) it only lets go: the children still pointing to the group drop it as
+ * they finish, and the last one frees it. */
 struct lr_group {
-  lr_task *waiter;
-  int pending;
+  lr_task *waiter;        /* NULL once the waiter has let go */
+  lr_task *first_failed;  /* the first child to fail, NULL if none yet */
+  size_t pending;         /* unfinished children that point here */
   int failfast;
-  int first_failed;  /* 1-based index, 0 = none */
-  int n;
-  lr_watch nodes[1];
 };
 
+/* The groups waiting for one task, when there are several. */
+struct lr_watchers {
+  size_t n, cap;
+  lr_group *group[];
+};
+
+/* A task is the biggest thing per task that we control: 40 bytes, so that
+ * its handle (a userdata: 40-byte header, 1 uservalue, this) is 96 bytes, a
+ * size class of alloc.c; 8 bytes more cost 16 a task.  Hence no pointer to
+ * the runtime (every function that acts on a task is given it: C functions
+ * find it in upvalue 1), no result count (a finished task's results are all
+ * of its dead coroutine's stack), and bit fields. */
 struct lr_task {
-  lr_runtime *rt;
   lua_State *co;         /* the task's coroutine (uservalue 1 anchors it) */
-  lr_cleanup_fn cleanup;
   void *park_data;
-  lr_watch *watchers;    /* who waits for this task to finish */
-  uint64_t id;
+  union {                /* who waits for this task to finish: */
+    lr_group *one;       /* a group, or none */
+    lr_watchers *many;   /* (many_watchers) several groups */
+  } watch;
   int ref;               /* slot in the runtime's live array while unfinished */
   uint32_t heap_idx;     /* index in the sleep heap, or LR_NO_HEAP */
-  int nres;              /* results (or 2 for error value + traceback) */
-  uint8_t state;
-  uint8_t wake;          /* enum lr_wake */
-  uint8_t in_fifo;       /* heap_idx is a position in the sleepers' FIFO lane */
-  unsigned cancel_requested : 1;
-  unsigned cancel_delivered : 1;
-  unsigned interrupted : 1;  /* ended by Ctrl-C */
+  uint64_t id : 48;      /* 2^48 spawns: 9 years at a million a second */
+  uint64_t state : 3;    /* enum lr_task_state */
+  uint64_t wake : 2;     /* enum lr_wake */
+  uint64_t cleanup : 4;  /* enum lr_cleanup, LR_C_NONE when not parked */
+  uint64_t in_fifo : 1;  /* heap_idx is a position in the sleepers' FIFO lane */
+  uint64_t cancel_requested : 1;
+  uint64_t cancel_delivered : 1;
+  uint64_t interrupted : 1;  /* ended by Ctrl-C */
+  uint64_t many_watchers : 1;
 };
 #define LR_NO_HEAP UINT32_MAX
+
+/* The ready queue and the sleepers' arrays double as they fill and, above
+ * this size, halve when a quarter full and go when empty: memory follows a
+ * burst of a million tasks down as it drains (the ready queue as the tasks
+ * first run and the sleepers' ring fills), and none is left behind. */
+#define LR_SHRINK_BYTES ((size_t)64 << 10)
 
 typedef struct {
   uint64_t deadline;  /* ns, loop clock */
   uint64_t seq;       /* FIFO order among equal deadlines */
   lr_task *task;
 } lr_sleeper;
+
+/* In the FIFO lane the order is the position: no seq (8 bytes a sleeper). */
+typedef struct {
+  uint64_t deadline;
+  lr_task *task;
+} lr_fifo_sleeper;
 
 struct lr_runtime {
   uv_loop_t loop;
@@ -122,9 +147,10 @@ struct lr_runtime {
   lr_sleeper *heap;
   size_t heap_len, heap_cap;
   uint64_t heap_seq;
+  uint64_t heap_max;     /* no deadline in the heap is later (while it is not empty) */
   /* sleepers whose deadlines came in order (every sleep of one duration):
    * a ring, O(1) in and out; fifo_base is the position of its head */
-  lr_sleeper *fifo;
+  lr_fifo_sleeper *fifo;
   size_t fifo_head, fifo_len, fifo_cap, fifo_dead;
   uint32_t fifo_base;
   uv_timer_t timer;
@@ -186,22 +212,30 @@ void lr__shutdown_tasks(lr_runtime *rt);
 /* task.c */
 lr_task *lr__current(lua_State *L);
 lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
+lr_task *lr__rq_pop(lr_runtime *rt);  /* rq_len > 0 */
 lr_task *lr__checktask(lua_State *L, int idx);
-void lr__push_task(lua_State *L, lr_task *t);
+void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t);
 lr_task *lr__live_at(lr_runtime *rt, size_t i);  /* 1 <= i <= rt->nlive */
-void lr__wake(lr_task *t, int why);
-int lr__park(lua_State *L, lr_task *t, int what, lr_cleanup_fn cleanup, void *data,
-             lua_KContext ctx, lua_KFunction k);
-int lr__check_cancel(lua_State *L, lr_task *t);
+void lr__wake(lr_runtime *rt, lr_task *t, int why);
+int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, int cleanup,
+             void *data, lua_KContext ctx, lua_KFunction k);
+void lr__cleanup(lr_runtime *rt, lr_task *t);
+/* Called on waking (and before waiting): raises if t was cancelled (or
+ * deadlocked).  Cancellation is level-triggered: a cancelled task that
+ * catches it gets it again at its next wait point.  A macro, so that rt is
+ * only evaluated then (lr__runtime(L) is not free, and this is on every wake). */
+#define lr__check_cancel(L, rt, t) \
+  (((t)->cancel_requested || (t)->wake == LR_WAKE_DEADLOCK) ? lr__raise_wake_error((L), (rt), (t)) : 0)
+int lr__raise_wake_error(lua_State *L, lr_runtime *rt, lr_task *t);
 void lr__resume(lr_runtime *rt, lr_task *t);
-int lr__cancel(lr_task *t);
+int lr__cancel(lr_runtime *rt, lr_task *t);
 int lr__push_results(lua_State *L, lr_task *t, int first_only);
 void lr__push_error(lua_State *L, lr_task *t);
 void lr__push_traceback(lua_State *L, lr_task *t);
-void lr__push_name(lua_State *L, lr_task *t, int idx);
+void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx);
 int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self);
 void lr__task_open(lua_State *L, lr_runtime *rt);
-void lr__unlink_watch(lr_watch *w);
+void lr__drop_watchers(lr_task *t);
 extern const luaL_Reg lr__task_funcs[];
 
 /* timers.c */
@@ -211,6 +245,7 @@ uint64_t lr__now_ns(lr_runtime *rt);
 size_t lr__overdue(lr_runtime *rt);
 int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s);
 void lr__timer_remove(lr_runtime *rt, lr_task *t);
+void lr__sleep_cleanup(lr_runtime *rt, lr_task *t);
 int lr__virtual_advance(lr_runtime *rt);
 void lr__set_virtual_time(lr_runtime *rt);
 extern const luaL_Reg lr__timer_funcs[];
@@ -236,10 +271,12 @@ void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
 
 /* semaphore.c */
 extern const luaL_Reg lr__semaphore_funcs[];
+void lr__semaphore_cleanup(lr_runtime *rt, lr_task *t);
 void lr__semaphore_open(lua_State *L);
 
 /* offload.c */
 extern const luaL_Reg lr__offload_funcs[];
+void lr__offload_cleanup(lr_runtime *rt, lr_task *t);
 
 /* term.c */
 extern const luaL_Reg lr__term_funcs[];
@@ -275,6 +312,7 @@ long lr__default_connections(void);
 
 /* fetch.c */
 extern const luaL_Reg lr__fetch_funcs[];
+void lr__fetch_cleanup(lr_runtime *rt, lr_task *t);
 void lr__fetch_close(lr_runtime *rt);
 void lr__fetch_open(lua_State *L);
 /* builds a response's lazy fields (headers) before a raw walk of it */
@@ -286,6 +324,7 @@ lr_alloc *lr__alloc_new(void);
 void lr__alloc_free(lr_alloc *a);
 void *lr__alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 void *lr__advise_huge(void *p, size_t n);  /* madvise(MADV_HUGEPAGE) what it can; returns p */
+void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t cap);
 
 /* state.c */
 int lr__exec(lr_state *S, int nargs);

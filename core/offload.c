@@ -197,10 +197,11 @@ static void after_work(uv_work_t *req, int status) {
   j->rt->jobs--;
   if (status == UV_ECANCELED && j->ok == 0 && !j->error) fail(j, "offload: cancelled");
   if (!j->task) { job_free(j); return; }  /* nobody waits any more */
-  lr__wake(j->task, LR_WAKE_OK);
+  lr__wake(j->rt, j->task, LR_WAKE_OK);
 }
 
-static void offload_cleanup(lr_task *t) {
+void lr__offload_cleanup(lr_runtime *rt, lr_task *t) {
+  (void)rt;
   job_t *j = t->park_data;
   j->task = NULL;                /* the pool thread may still run it: */
   atomic_store(&j->stop, 1);     /* then it stops at its next hook */
@@ -211,8 +212,9 @@ static int offload_k(lua_State *L, int status, lua_KContext ctx) {
   job_t *j = (job_t *)ctx;
   lr_task *t = lr__current(L);
   (void)status;
-  if (t->wake != LR_WAKE_OK) lr__check_cancel(L, t);  /* the job was let go */
-  if (t->cancel_requested) { job_free(j); lr__check_cancel(L, t); }
+  lr_runtime *rt = lr__runtime(L);
+  if (t->wake != LR_WAKE_OK) lr__check_cancel(L, rt, t);  /* the job was let go */
+  if (t->cancel_requested) { job_free(j); lr__check_cancel(L, rt, t); }
   if (!j->ok) {
     lua_pushstring(L, j->error);
     job_free(j);
@@ -240,12 +242,13 @@ static int l_offload(lua_State *L) {
   int nargs = lua_gettop(L) - 1;
   lr_task *t = lr__current(L);
   if (!t) return lr__in_task_or_drive(L, "offload", l_offload);
-  lr__check_cancel(L, t);
+  lr_runtime *rt = lr__runtime(L);
+  lr__check_cancel(L, rt, t);
   if (!lua_isyieldable(L))
     return luaL_error(L, "offload: cannot wait here (inside a metamethod or a C function that cannot yield)");
   job_t *j = calloc(1, sizeof *j);
   if (!j) return luaL_error(L, "offload: not enough memory");
-  j->rt = t->rt;
+  j->rt = rt;
   j->task = t;
   j->nargs = nargs;
   j->req.data = j;
@@ -259,12 +262,12 @@ static int l_offload(lua_State *L) {
   lua_pushvalue(L, 1);
   int dumped = lua_dump(L, dump_writer, &j->code, 0);
   lua_pop(L, 1);
-  if (dumped != 0 || uv_queue_work(&t->rt->loop, &j->req, work, after_work) != 0) {
+  if (dumped != 0 || uv_queue_work(&rt->loop, &j->req, work, after_work) != 0) {
     job_free(j);
     return luaL_error(L, "offload: cannot start the work");
   }
-  t->rt->jobs++;
-  return lr__park(L, t, LR_W_OFFLOAD, offload_cleanup, j, (lua_KContext)j, offload_k);
+  rt->jobs++;
+  return lr__park(L, rt, t, LR_W_OFFLOAD, LR_C_OFFLOAD, j, (lua_KContext)j, offload_k);
 }
 
 const luaL_Reg lr__offload_funcs[] = {{"offload", l_offload}, {NULL, NULL}};

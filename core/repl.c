@@ -251,7 +251,7 @@ static void on_sigint(lr_runtime *rt, void *ud) {
   (void)rt;
   if (r->entry && !lr__finished(r->entry)) {
     r->entry->interrupted = 1;
-    lr__cancel(r->entry);
+    lr__cancel(r->rt, r->entry);
   }
   else r->clear = 1;
 }

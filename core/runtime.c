@@ -32,13 +32,14 @@ static int runtime_gc(lua_State *L) {
   /* parked tasks hold C resources (easy handles, heap slots): let go */
   for (size_t i = 1; i <= rt->nlive; i++) {
     lr_task *t = lr__live_at(rt, i);
-    if (t && t->cleanup) {
-      lr_cleanup_fn c = t->cleanup;
-      t->cleanup = NULL;
-      c(t);
-    }
+    if (t) lr__cleanup(rt, t);
   }
-  for (size_t i = 1; i <= rt->nlive; i++) lr__live_at(rt, i)->ref = LUA_NOREF;
+  /* then the groups waiting for them let go (freed when abandoned) */
+  for (size_t i = 1; i <= rt->nlive; i++) {
+    lr_task *t = lr__live_at(rt, i);
+    lr__drop_watchers(t);
+    t->ref = LUA_NOREF;
+  }
   lr__unref(L, rt, rt->live_ref);
   lr__unref(L, rt, rt->cancel_ref);
   lr__unref(L, rt, rt->trace_names_ref);
@@ -72,7 +73,7 @@ static void sigint_async_cb(uv_async_t *h) {
   } else if (rt->root) {
     rt->interrupted = 1;
     rt->root->interrupted = 1;
-    lr__cancel(rt->root);
+    lr__cancel(rt, rt->root);
   }
 }
 
@@ -124,12 +125,7 @@ lr_runtime *lr__get_runtime(lua_State *L) {
  * for the next round, after the loop has polled once). */
 void lr__run_ready(lr_runtime *rt) {
   size_t n = rt->rq_len;
-  while (n-- > 0 && rt->rq_len > 0) {
-    lr_task *t = rt->rq[rt->rq_head];
-    rt->rq_head = (rt->rq_head + 1) % rt->rq_cap;
-    rt->rq_len--;
-    lr__resume(rt, t);
-  }
+  while (n-- > 0 && rt->rq_len > 0) lr__resume(rt, lr__rq_pop(rt));
 }
 
 /* Run the loop once: without blocking if a task is ready, else until an
@@ -159,12 +155,8 @@ static int break_deadlock(lr_runtime *rt, int all) {
   for (size_t i = rt->nlive; i >= 1 && (all || !woke); i--) {
     lr_task *t = lr__live_at(rt, i);
     if (t->state == LR_WAITING) {
-      if (t->cleanup) {
-        lr_cleanup_fn c = t->cleanup;
-        t->cleanup = NULL;
-        c(t);
-      }
-      lr__wake(t, LR_WAKE_DEADLOCK);
+      lr__cleanup(rt, t);
+      lr__wake(rt, t, LR_WAKE_DEADLOCK);
       woke++;
     }
   }
@@ -193,7 +185,7 @@ int lr__run_until(lr_runtime *rt, lr_task *t) {
 void lr__shutdown_tasks(lr_runtime *rt) {
   if (rt->driving++ == 0) lr__sigint_install(rt);
   for (int round = 0; rt->nlive > 0 && round < 1000; round++) {
-    for (size_t i = rt->nlive; i >= 1; i--) lr__cancel(lr__live_at(rt, i));
+    for (size_t i = rt->nlive; i >= 1; i--) lr__cancel(rt, lr__live_at(rt, i));
     if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && (rt->heap_len || rt->fifo_len)) &&
         !break_deadlock(rt, 1))
       break;

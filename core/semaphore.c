@@ -20,6 +20,7 @@ struct sem_waiter {
 };
 
 struct lr_sem {
+  lr_runtime *rt;
   lua_Integer count, limit;
   sem_waiter *head, *tail;
   lua_Integer nwait;
@@ -43,13 +44,13 @@ static void give(lr_sem *s) {
   if (w) {
     unlink_waiter(w);
     w->granted = 1;
-    lr__wake(w->task, LR_WAKE_OK);
+    lr__wake(s->rt, w->task, LR_WAKE_OK);
   } else {
     s->count++;
   }
 }
 
-static void waiter_cleanup(lr_task *t) { unlink_waiter(t->park_data); }
+void lr__semaphore_cleanup(lr_runtime *rt, lr_task *t) { (void)rt; unlink_waiter(t->park_data); }
 
 static int acquire_k(lua_State *L, int status, lua_KContext ctx) {
   sem_waiter *w = (sem_waiter *)ctx;
@@ -58,7 +59,7 @@ static int acquire_k(lua_State *L, int status, lua_KContext ctx) {
   if (t->cancel_requested || t->wake != LR_WAKE_OK) {
     unlink_waiter(w);
     if (w->granted) { w->granted = 0; give(w->sem); }  /* pass it on */
-    lr__check_cancel(L, t);
+    lr__check_cancel(L, w->sem->rt, t);
   }
   lua_settop(L, 1);
   return 1;
@@ -71,7 +72,7 @@ static int s_acquire(lua_State *L) {
   lr_task *t = lr__current(L);
   lua_settop(L, 1);
   if (!t) return lr__in_task_or_drive(L, "acquire", s_acquire);
-  lr__check_cancel(L, t);
+  lr__check_cancel(L, s->rt, t);
   if (s->count > 0 && !s->head) {
     s->count--;
     return 1;
@@ -88,7 +89,7 @@ static int s_acquire(lua_State *L) {
   else s->head = w;
   s->tail = w;
   s->nwait++;
-  return lr__park(L, t, LR_W_SEMAPHORE, waiter_cleanup, w, (lua_KContext)w, acquire_k);
+  return lr__park(L, s->rt, t, LR_W_SEMAPHORE, LR_C_SEMAPHORE, w, (lua_KContext)w, acquire_k);
 }
 
 /* sem:release(): return a slot; releasing more than was acquired is an error */
@@ -124,6 +125,7 @@ static int l_semaphore(lua_State *L) {
   luaL_argcheck(L, n >= 1, 1, "must be at least 1");
   lr_sem *s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
+  s->rt = lr__runtime(L);
   s->count = s->limit = n;
   luaL_setmetatable(L, SEM_MT);
   return 1;

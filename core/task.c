@@ -9,6 +9,8 @@
 
 #define TASK_MT "lessonrun.Task"
 
+_Static_assert(sizeof(void *) != 8 || sizeof(lr_task) == 40, "lr_task grew: see lr.h");
+
 /* ---- ready queue ------------------------------------------------------- */
 
 static void rq_push(lr_runtime *rt, lr_task *t) {
@@ -27,6 +29,17 @@ static void rq_push(lr_runtime *rt, lr_task *t) {
   rt->rq_len++;
 }
 
+lr_task *lr__rq_pop(lr_runtime *rt) {
+  lr_task *t = rt->rq[rt->rq_head];
+  rt->rq_head = (rt->rq_head + 1) % rt->rq_cap;
+  rt->rq_len--;
+  if (rt->rq_len <= rt->rq_cap / 4 && rt->rq_cap * sizeof *rt->rq > LR_SHRINK_BYTES) {
+    rt->rq = lr__ring_shrink(rt->rq, sizeof *rt->rq, &rt->rq_head, rt->rq_len, rt->rq_cap);
+    rt->rq_cap = rt->rq ? rt->rq_cap / 2 : 0;
+  }
+  return t;
+}
+
 /* ---- finding and creating tasks ---------------------------------------- */
 
 lr_task *lr__current(lua_State *L) {
@@ -42,8 +55,7 @@ lr_task *lr__checktask(lua_State *L, int idx) {
  * knowing its slot (t->ref); a task that finishes swaps the last one into
  * its slot.  The array is also how the runtime walks its unfinished tasks,
  * so a task needs no list links of its own. */
-void lr__push_task(lua_State *L, lr_task *t) {
-  lr_runtime *rt = t->rt;
+void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t) {
   if (t->ref == LUA_NOREF) { lua_pushnil(L); return; }
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
   lua_rawgeti(L, -1, t->ref);
@@ -65,7 +77,6 @@ lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs) {
   luaL_checkstack(L, 3, NULL);
   lr_task *t = lua_newuserdatauv(L, sizeof *t, 1);
   memset(t, 0, sizeof *t);
-  t->rt = rt;
   t->heap_idx = LR_NO_HEAP;
   t->ref = LUA_NOREF;
   luaL_setmetatable(L, TASK_MT);
@@ -112,8 +123,8 @@ static int push_extras_at(lua_State *L, int idx, int create) {
   return lua_type(L, -1);
 }
 
-static void push_extra(lua_State *L, lr_task *t, int create) {
-  lr__push_task(L, t);
+static void push_extra(lua_State *L, lr_runtime *rt, lr_task *t, int create) {
+  lr__push_task(L, rt, t);
   push_extras_at(L, -1, create);
   lua_remove(L, -2);
 }
@@ -132,10 +143,10 @@ static void push_name_of(lua_State *L, lr_task *t, int idx) {
 /* Pushes the name given with task:name(s), else one made from the task's
  * function ("task #3 (async.lua:4)"), when it can still be found.  idx is the
  * task's handle on L's stack, or 0 when it is not at hand. */
-void lr__push_name(lua_State *L, lr_task *t, int idx) {
+void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx) {
   int top = lua_gettop(L);
   if (idx) lua_pushvalue(L, idx);
-  else lr__push_task(L, t);
+  else lr__push_task(L, rt, t);
   if (lua_type(L, -1) == LUA_TUSERDATA && push_extras_at(L, -1, 0) == LUA_TTABLE &&
       lua_getfield(L, -1, "name") == LUA_TSTRING) {
     lua_replace(L, top + 1);
@@ -170,7 +181,7 @@ void lr__push_name(lua_State *L, lr_task *t, int idx) {
 
 /* Results of a DONE task are the values left on its dead coroutine. */
 int lr__push_results(lua_State *L, lr_task *t, int first_only) {
-  int n = t->nres, top = lua_gettop(t->co);
+  int n = lua_gettop(t->co), top = n;
   if (first_only) {
     if (n > 0) { lua_pushvalue(t->co, top - n + 1); lua_xmove(t->co, L, 1); }
     else lua_pushnil(L);
@@ -193,29 +204,105 @@ void lr__push_traceback(lua_State *L, lr_task *t) {
   lua_xmove(t->co, L, 1);
 }
 
-/* ---- finishing --------------------------------------------------------- */
+/* ---- groups: tasks waiting for tasks (lr.h) ---------------------------- */
 
-void lr__unlink_watch(lr_watch *w) {
-  if (!w->pprev) return;
-  *w->pprev = w->next;
-  if (w->next) w->next->pprev = w->pprev;
-  w->next = NULL;
-  w->pprev = NULL;
+static lr_group *group_new(lua_State *L, const char *fname, lr_task *waiter, int failfast) {
+  lr_group *g = malloc(sizeof *g);
+  if (!g) luaL_error(L, "%s: not enough memory", fname);
+  g->waiter = waiter;
+  g->first_failed = NULL;
+  g->pending = 0;
+  g->failfast = failfast;
+  return g;
 }
+
+/* The waiter lets go: its wait is over or abandoned. */
+static void group_leave(lr_group *g) {
+  g->waiter = NULL;
+  if (g->pending == 0) free(g);
+}
+
+/* A child lets go (it finished, or the runtime is closing). */
+static void group_release(lr_group *g) {
+  if (--g->pending == 0 && !g->waiter) free(g);
+}
+
+/* Make group g wait for the unfinished task c; 0, or -1 if out of memory.
+ * Groups whose waiter has let go are dropped on the way, so that a task
+ * waited on with a timeout again and again does not collect them. */
+static int group_watch(lr_group *g, lr_task *c) {
+  if (!c->many_watchers) {
+    lr_group *old = c->watch.one;
+    if (!old || !old->waiter) {
+      if (old) group_release(old);
+      c->watch.one = g;
+      g->pending++;
+      return 0;
+    }
+    lr_watchers *w = malloc(sizeof *w + 4 * sizeof w->group[0]);
+    if (!w) return -1;
+    w->n = 1;
+    w->cap = 4;
+    w->group[0] = old;
+    c->watch.many = w;
+    c->many_watchers = 1;
+  }
+  lr_watchers *w = c->watch.many;
+  size_t n = 0;
+  for (size_t i = 0; i < w->n; i++) {
+    if (w->group[i]->waiter) w->group[n++] = w->group[i];
+    else group_release(w->group[i]);
+  }
+  w->n = n;
+  if (w->n == w->cap) {
+    lr_watchers *bigger = realloc(w, sizeof *w + 2 * w->cap * sizeof w->group[0]);
+    if (!bigger) return -1;
+    bigger->cap *= 2;
+    c->watch.many = w = bigger;
+  }
+  w->group[w->n++] = g;
+  g->pending++;
+  return 0;
+}
+
+/* Child t has finished: tell the group (if its waiter still waits), let go. */
+static void group_notify(lr_runtime *rt, lr_group *g, lr_task *t) {
+  if (g->waiter) {
+    int failed = t->state != LR_DONE;
+    if (failed && !g->first_failed) g->first_failed = t;
+    if (g->pending == 1 || (failed && g->failfast)) lr__wake(rt, g->waiter, LR_WAKE_OK);
+  }
+  group_release(g);
+}
+
+/* Let go of every group waiting for t (t finished, or the runtime closes). */
+static void drop_watchers(lr_runtime *rt, lr_task *t) {
+  if (t->many_watchers) {
+    lr_watchers *w = t->watch.many;
+    for (size_t i = 0; i < w->n; i++) {
+      if (rt) group_notify(rt, w->group[i], t);
+      else group_release(w->group[i]);
+    }
+    free(w);
+    t->many_watchers = 0;
+  } else if (t->watch.one) {
+    if (rt) group_notify(rt, t->watch.one, t);
+    else group_release(t->watch.one);
+  }
+  t->watch.one = NULL;
+}
+
+/* For the runtime's __gc: t will never finish. */
+void lr__drop_watchers(lr_task *t) { drop_watchers(NULL, t); }
+
+/* ---- finishing --------------------------------------------------------- */
 
 static void finish(lr_runtime *rt, lr_task *t, int state) {
   t->state = state;
   if (rt->trace) lr__trace(rt, LR_EV_END, t, state);
   if (t == rt->root && state != LR_DONE && t->cancel_requested && rt->interrupted)
     t->interrupted = 1;
-  while (t->watchers) {
-    lr_watch *w = t->watchers;
-    lr_group *g = w->group;
-    lr__unlink_watch(w);
-    g->pending--;
-    if (state != LR_DONE && !g->first_failed) g->first_failed = (int)(w - g->nodes) + 1;
-    if (g->pending == 0 || (state != LR_DONE && g->failfast)) lr__wake(g->waiter, LR_WAKE_OK);
-  }
+  drop_watchers(rt, t);
   /* out of the live array: the last task takes this one's slot */
   lua_State *L = rt->L;
   lua_checkstack(L, 3);
@@ -235,13 +322,13 @@ static void finish(lr_runtime *rt, lr_task *t, int state) {
 
 /* Build the traceback of a failed task; if it re-raised a child's error
  * (gather, wait), the child's traceback comes first. */
-static void record_failure(lua_State *L, lr_task *t) {
+static void record_failure(lua_State *L, lr_runtime *rt, lr_task *t) {
   lua_State *co = t->co;
   int base = lua_gettop(L);
   lua_checkstack(co, 4);
   luaL_checkstack(L, 8, NULL);
   /* the re-raised child, if the error is the child's own */
-  push_extra(L, t, 0);
+  push_extra(L, rt, t, 0);
   lr_task *origin = NULL;
   if (lua_istable(L, -1) && lua_getfield(L, -1, "origin") == LUA_TUSERDATA) {
     origin = lua_touserdata(L, -1);
@@ -255,7 +342,7 @@ static void record_failure(lua_State *L, lr_task *t) {
     lr__push_traceback(L, origin);
     lua_pushliteral(L, "\n");
   }
-  lr__push_name(L, t, 0);
+  lr__push_name(L, rt, t, 0);
   lua_pushfstring(L, origin ? "stack traceback of %s, which re-raised it:" : "stack traceback of %s:",
                   lua_tostring(L, -1));
   lua_remove(L, -2);
@@ -278,7 +365,6 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
       lua_settop(co, 0);
       lr__push_cancel(co, rt);
       lua_pushfstring(co, "in task #%I: cancelled before it started", (lua_Integer)t->id);
-      t->nres = 2;
       finish(rt, t, LR_CANCELLED);
       return;
     }
@@ -302,37 +388,35 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
     }
     return;
   }
-  if (st == LUA_OK) {
-    t->nres = nres;
+  if (st == LUA_OK) {  /* the results are all that is left on its stack */
     finish(rt, t, LR_DONE);
     return;
   }
   int cancelled = lr__is_cancel(co, -1);
-  record_failure(L, t);
+  record_failure(L, rt, t);
   /* close its pending to-be-closed variables (a semaphore slot held with
    * <close>, say): move the traceback aside, reset, put it back */
   lua_xmove(co, L, 1);
   lua_resetthread(co);
   lua_xmove(L, co, 1);
-  t->nres = 2;
   finish(rt, t, cancelled ? LR_CANCELLED : LR_FAILED);
 }
 
 /* ---- parking, waking, cancelling ---------------------------------------- */
 
-void lr__wake(lr_task *t, int why) {
+void lr__wake(lr_runtime *rt, lr_task *t, int why) {
   if (t->state != LR_WAITING) return;
-  if (t->rt->trace) lr__trace(t->rt, LR_EV_WAKE, t, 0);
-  t->cleanup = NULL;
+  if (rt->trace) lr__trace(rt, LR_EV_WAKE, t, 0);
+  t->cleanup = LR_C_NONE;
   t->wake = why;
   t->state = LR_READY;
-  rq_push(t->rt, t);
-  if (t->rt->polling) uv_stop(&t->rt->loop);  /* let the driver run it now */
+  rq_push(rt, t);
+  if (rt->polling) uv_stop(&rt->loop);  /* let the driver run it now */
 }
 
-int lr__park(lua_State *L, lr_task *t, int what, lr_cleanup_fn cleanup, void *data,
-             lua_KContext ctx, lua_KFunction k) {
-  if (t->rt->trace) lr__trace(t->rt, LR_EV_PARK, t, what);
+int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, int cleanup,
+             void *data, lua_KContext ctx, lua_KFunction k) {
+  if (rt->trace) lr__trace(rt, LR_EV_PARK, t, what);
   t->state = LR_WAITING;
   t->cleanup = cleanup;
   t->park_data = data;
@@ -340,12 +424,11 @@ int lr__park(lua_State *L, lr_task *t, int what, lr_cleanup_fn cleanup, void *da
   return lua_yieldk(L, 0, ctx, k);
 }
 
-/* Called on waking (and before waiting): cancellation is level-triggered, so
- * a cancelled task that catches it gets it again at its next wait point. */
-int lr__check_cancel(lua_State *L, lr_task *t) {
+/* The slow path of lr__check_cancel: t was cancelled or deadlocked. */
+int lr__raise_wake_error(lua_State *L, lr_runtime *rt, lr_task *t) {
   if (t->cancel_requested) {
     t->cancel_delivered = 1;
-    lr__push_cancel(L, t->rt);
+    lr__push_cancel(L, rt);
     return lua_error(L);
   }
   if (t->wake == LR_WAKE_DEADLOCK) {
@@ -356,17 +439,13 @@ int lr__check_cancel(lua_State *L, lr_task *t) {
   return 0;
 }
 
-int lr__cancel(lr_task *t) {
+int lr__cancel(lr_runtime *rt, lr_task *t) {
   if (lr__finished(t)) return 0;
   if (t->cancel_requested) return 1;
   t->cancel_requested = 1;
   if (t->state == LR_WAITING) {
-    if (t->cleanup) {
-      lr_cleanup_fn c = t->cleanup;
-      t->cleanup = NULL;
-      c(t);
-    }
-    lr__wake(t, LR_WAKE_CANCEL);
+    lr__cleanup(rt, t);
+    lr__wake(rt, t, LR_WAKE_CANCEL);
   }
   return 1;
 }
@@ -396,57 +475,47 @@ int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self) {
 
 /* ---- waiting for tasks --------------------------------------------------- */
 
-static void group_unlink(lr_group *g) {
-  for (int i = 0; i < g->n; i++) lr__unlink_watch(&g->nodes[i]);
-}
-
-/* A parked waiter's group is freed once: by its continuation, or by this
- * cleanup if the wait is abandoned (cancel, deadlock, shutdown), which the
- * continuation then sees as park_data == NULL. */
-static void group_cleanup(lr_task *t) {
-  lr_group *g = t->park_data;
-  if (!g) return;
-  group_unlink(g);
-  free(g);
+/* A parked waiter lets go of its group once: in its continuation, or in
+ * this cleanup if the wait is abandoned (cancel, deadlock, shutdown), which
+ * the continuation then sees as park_data == NULL. */
+static void group_cleanup(lr_runtime *rt, lr_task *t) {
+  (void)rt;
+  if (t->park_data) group_leave(t->park_data);
   t->park_data = NULL;
 }
 
-/* Called by a continuation: unlink and free the group if the cleanup has not;
- * returns its first_failed (0 if none or abandoned). */
-static int group_done(lr_task *t) {
+/* Called by a continuation: let go of the group if the cleanup has not;
+ * returns the first child that failed (NULL if none, or if abandoned). */
+static lr_task *group_done(lr_task *t) {
   lr_group *g = t->park_data;
-  if (!g) return 0;
-  int first_failed = g->first_failed;
-  group_unlink(g);
-  free(g);
+  if (!g) return NULL;
+  lr_task *first_failed = g->first_failed;
+  group_leave(g);
   t->park_data = NULL;
   return first_failed;
 }
 
-/* Link a group of watches for list[1..n]; returns the number pending.  The
- * group is C memory, freed by the continuation as soon as the wait is over
- * (rather than garbage until the next cycle): gather of a million tasks
- * builds its results table right then, and can reuse the space. */
-static lr_group *group_new(lua_State *L, lr_task *waiter, int n, int failfast) {
-  size_t size = sizeof(lr_group) + (size_t)(n > 0 ? n - 1 : 0) * sizeof(lr_watch);
-  lr_group *g = lr__advise_huge(malloc(size), size);
-  if (!g) luaL_error(L, "gather: not enough memory");
-  memset(g, 0, sizeof *g);
-  g->waiter = waiter;
-  g->failfast = failfast;
-  g->n = n;
-  memset(g->nodes, 0, (size_t)n * sizeof(lr_watch));
-  return g;
+/* Watch the unfinished task c, or let go of g and raise. */
+static void group_watch_or_raise(lua_State *L, const char *fname, lr_group *g, lr_task *c) {
+  if (group_watch(g, c) != 0) {
+    group_leave(g);
+    luaL_error(L, "%s: not enough memory", fname);
+  }
 }
 
-static void group_watch(lr_group *g, int i, lr_task *target) {
-  lr_watch *w = &g->nodes[i];
-  w->group = g;
-  w->pprev = &target->watchers;
-  w->next = target->watchers;
-  if (target->watchers) target->watchers->pprev = &w->next;
-  target->watchers = w;
-  g->pending++;
+/* The index in list[1..n] of the task `failed`, else (the list changed
+ * meanwhile) of the first failed task there, else 0. */
+static lua_Integer failed_index(lua_State *L, int list, lua_Integer n, lr_task *failed) {
+  lua_Integer first = 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    lr_task *c = luaL_testudata(L, -1, TASK_MT);
+    lua_pop(L, 1);
+    if (!c || !lr__finished(c) || c->state == LR_DONE) continue;
+    if (c == failed) return i;
+    if (!first) first = i;
+  }
+  return first;
 }
 
 /* Re-raise a finished task's error in the caller, remembering where it came
@@ -456,7 +525,7 @@ static int reraise(lua_State *L, int idx) {
   lr_task *cur = lr__current(L);
   idx = lua_absindex(L, idx);
   if (cur && cur != from) {
-    push_extra(L, cur, 1);
+    push_extra(L, lr__runtime(L), cur, 1);
     lua_pushvalue(L, idx);
     lua_setfield(L, -2, "origin");
     lua_pop(L, 1);
@@ -468,9 +537,10 @@ static int reraise(lua_State *L, int idx) {
 static int waitall_k(lua_State *L, int status, lua_KContext ctx) {
   lr_task *t = lr__current(L);
   (void)status; (void)ctx;
-  int first_failed = group_done(t);
-  lr__check_cancel(L, t);
-  if (first_failed) lua_pushinteger(L, first_failed);
+  lr_task *failed = group_done(t);
+  lr__check_cancel(L, lr__runtime(L), t);
+  lua_Integer i = failed ? failed_index(L, 1, luaL_checkinteger(L, 2), failed) : 0;
+  if (i) lua_pushinteger(L, i);
   else lua_pushnil(L);
   return 1;
 }
@@ -491,7 +561,8 @@ static int l_waitall(lua_State *L) {
   }
   lr_task *t = lr__current(L);
   if (!t) return lr__in_task_or_drive(L, "gather", l_waitall);
-  lr__check_cancel(L, t);
+  lr_runtime *rt = lr__runtime(L);
+  lr__check_cancel(L, rt, t);
   int pending = 0, first_failed = 0;
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 1, i);
@@ -508,14 +579,14 @@ static int l_waitall(lua_State *L) {
   }
   if (!lua_isyieldable(L))
     return luaL_error(L, "gather: cannot wait here (inside a metamethod or a C function that cannot yield)");
-  lr_group *g = group_new(L, t, (int)n, failfast);
+  lr_group *g = group_new(L, "gather", t, failfast);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 1, i);
     lr_task *c = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (!lr__finished(c)) group_watch(g, (int)i - 1, c);
+    if (!lr__finished(c)) group_watch_or_raise(L, "gather", g, c);
   }
-  return lr__park(L, t, LR_W_GATHER, group_cleanup, g, (lua_KContext)g, waitall_k);
+  return lr__park(L, rt, t, LR_W_GATHER, LR_C_GROUP, g, (lua_KContext)g, waitall_k);
 }
 
 /* c is the task at stack index 1 */
@@ -528,7 +599,7 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   lr_task *t = lr__current(L);
   (void)status; (void)ctx;
   group_done(t);
-  lr__check_cancel(L, t);
+  lr__check_cancel(L, lr__runtime(L), t);
   return wait_finished(L, lr__checktask(L, 1));
 }
 
@@ -536,9 +607,9 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
 static int t_wait(lua_State *L) {
   lr_task *c = lr__checktask(L, 1);
   lr_task *t = lr__current(L);
+  lr_runtime *rt = lr__runtime(L);
   lua_settop(L, 1);
   if (!t) {
-    lr_runtime *rt = c->rt;
     if (!lr__finished(c)) {
       if (rt->driving)
         return luaL_error(L, "wait: must be called from a task (this is a plain coroutine or a callback)");
@@ -551,28 +622,29 @@ static int t_wait(lua_State *L) {
     return wait_finished(L, c);
   }
   if (c == t) return luaL_error(L, "wait: a task cannot wait for itself");
-  lr__check_cancel(L, t);
+  lr__check_cancel(L, rt, t);
   if (lr__finished(c)) return wait_finished(L, c);
   if (!lua_isyieldable(L))
     return luaL_error(L, "wait: cannot wait here (inside a metamethod or a C function that cannot yield)");
-  lr_group *g = group_new(L, t, 1, 0);
-  group_watch(g, 0, c);
-  return lr__park(L, t, LR_W_WAIT, group_cleanup, g, (lua_KContext)g, wait_k);
+  lr_group *g = group_new(L, "wait", t, 0);
+  group_watch_or_raise(L, "wait", g, c);
+  return lr__park(L, rt, t, LR_W_WAIT, LR_C_GROUP, g, (lua_KContext)g, wait_k);
 }
 
 /* core.wait_for(task, seconds) -> true if the task finished in time, false
  * if the time ran out first (the task goes on; the caller decides). */
-static void wait_for_cleanup(lr_task *t) {
-  group_cleanup(t);
-  lr__timer_remove(t->rt, t);
+static void wait_for_cleanup(lr_runtime *rt, lr_task *t) {
+  group_cleanup(rt, t);
+  lr__timer_remove(rt, t);
 }
 
 static int wait_for_k(lua_State *L, int status, lua_KContext ctx) {
   lr_task *t = lr__current(L);
   (void)status; (void)ctx;
+  lr_runtime *rt = lr__runtime(L);
   group_done(t);
-  lr__timer_remove(t->rt, t);
-  lr__check_cancel(L, t);
+  lr__timer_remove(rt, t);
+  lr__check_cancel(L, rt, t);
   lua_pushboolean(L, lr__finished(lr__checktask(L, 1)));
   return 1;
 }
@@ -585,18 +657,31 @@ static int l_wait_for(lua_State *L) {
   lr_task *t = lr__current(L);
   if (!t) return lr__in_task_or_drive(L, "timeout", l_wait_for);
   if (c == t) return luaL_error(L, "timeout: a task cannot wait for itself");
-  lr__check_cancel(L, t);
+  lr_runtime *rt = lr__runtime(L);
+  lr__check_cancel(L, rt, t);
   if (lr__finished(c)) { lua_pushboolean(L, 1); return 1; }
   if (!lua_isyieldable(L))
     return luaL_error(L, "timeout: cannot wait here (inside a metamethod or a C function that cannot yield)");
-  lr_group *g = group_new(L, t, 1, 0);
-  group_watch(g, 0, c);
-  if (!isinf(s) && lr__timer_add(t->rt, t, s) != 0) {
-    group_unlink(g);
-    free(g);
+  lr_group *g = group_new(L, "timeout", t, 0);
+  group_watch_or_raise(L, "timeout", g, c);
+  if (!isinf(s) && lr__timer_add(rt, t, s) != 0) {
+    group_leave(g);
     return luaL_error(L, "timeout: not enough memory");
   }
-  return lr__park(L, t, LR_W_WAIT, wait_for_cleanup, g, (lua_KContext)g, wait_for_k);
+  return lr__park(L, rt, t, LR_W_WAIT, LR_C_WAIT_FOR, g, (lua_KContext)g, wait_for_k);
+}
+
+static const lr_cleanup_fn cleanups[] = {
+  [LR_C_SLEEP] = lr__sleep_cleanup, [LR_C_GROUP] = group_cleanup,
+  [LR_C_WAIT_FOR] = wait_for_cleanup, [LR_C_FETCH] = lr__fetch_cleanup,
+  [LR_C_SEMAPHORE] = lr__semaphore_cleanup, [LR_C_OFFLOAD] = lr__offload_cleanup
+};
+
+/* Run a parked task's cleanup, if it has one left. */
+void lr__cleanup(lr_runtime *rt, lr_task *t) {
+  int c = t->cleanup;
+  t->cleanup = LR_C_NONE;
+  if (c != LR_C_NONE) cleanups[c](rt, t);
 }
 
 /* task:cancelling() -> true once cancel() was called on it */
@@ -623,7 +708,7 @@ static int t_done(lua_State *L) {
 }
 
 static int t_cancel(lua_State *L) {
-  lua_pushboolean(L, lr__cancel(lr__checktask(L, 1)));
+  lua_pushboolean(L, lr__cancel(lr__runtime(L), lr__checktask(L, 1)));
   return 1;
 }
 
@@ -654,7 +739,7 @@ static int t_traceback(lua_State *L) {
 static int t_name(lua_State *L) {
   lr_task *t = lr__checktask(L, 1);
   if (lua_isnoneornil(L, 2)) {
-    lr__push_name(L, t, 1);
+    lr__push_name(L, lr__runtime(L), t, 1);
     return 1;
   }
   luaL_checkstring(L, 2);
@@ -667,7 +752,7 @@ static int t_name(lua_State *L) {
 
 static int t_tostring(lua_State *L) {
   lr_task *t = lr__checktask(L, 1);
-  lr__push_name(L, t, 1);
+  lr__push_name(L, lr__runtime(L), t, 1);
   lua_pushfstring(L, "%s [%s]", lua_tostring(L, -1), state_names[t->state]);
   return 1;
 }
@@ -696,7 +781,7 @@ static int l_spawn(lua_State *L) {
 /* current() -> the running task, or nil outside tasks */
 static int l_current(lua_State *L) {
   lr_task *t = lr__current(L);
-  if (t) lr__push_task(L, t);
+  if (t) lr__push_task(L, lr__runtime(L), t);
   else lua_pushnil(L);
   return 1;
 }
@@ -709,6 +794,8 @@ static int l_results(lua_State *L) {
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 1, i);
     lr_task *t = lr__checktask(L, -1);
+    if (!lr__finished(t))  /* the list was changed while gather waited */
+      return luaL_error(L, "gather: item %I has not finished", i);
     if (t->state != LR_DONE) return reraise(L, -1);
     lua_pop(L, 1);
     lr__push_results(L, t, 1);
@@ -761,7 +848,8 @@ void lr__task_open(lua_State *L, lr_runtime *rt) {
     lua_pushlightuserdata(L, rt);
     luaL_setfuncs(L, task_methods, 1);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, t_tostring);
+    lua_pushlightuserdata(L, rt);
+    lua_pushcclosure(L, t_tostring, 1);
     lua_setfield(L, -2, "__tostring");
     lua_pushstring(L, "lessonrun.Task");
     lua_setfield(L, -2, "__name");

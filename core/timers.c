@@ -52,6 +52,15 @@ static void heap_down(lr_runtime *rt, size_t i) {
 static void heap_remove(lr_runtime *rt, size_t i) {
   rt->heap[i].task->heap_idx = LR_NO_HEAP;
   rt->heap_len--;
+  if (rt->heap_len == 0) {
+    rt->heap_max = 0;
+    if (rt->heap_cap * sizeof *rt->heap > LR_SHRINK_BYTES) {
+      free(rt->heap);
+      rt->heap = NULL;
+      rt->heap_cap = 0;
+    }
+    return;
+  }
   if (i == rt->heap_len) return;
   heap_set(rt, i, rt->heap[rt->heap_len]);
   heap_down(rt, i);
@@ -65,16 +74,20 @@ static void heap_remove(lr_runtime *rt, size_t i) {
  * through the heap (each step of which writes to another task's memory).
  * Only a deadline earlier than the last one queued goes to the heap.  A
  * cancelled sleeper leaves a tombstone (task NULL), dropped when it reaches
- * the head or when tombstones are half the ring. */
+ * the head or when tombstones are half the ring.
+ *
+ * Entries carry no seq.  Equal deadlines still wake in the order they were
+ * set: a sleeper joins the ring only with a deadline later than any in the
+ * heap (heap_max), so on a tie the ring's head is the older, and wins. */
 
 #define FIFO_AT(rt, off) ((rt)->fifo[((rt)->fifo_head + (off)) % (rt)->fifo_cap])
 
-static int fifo_push(lr_runtime *rt, lr_sleeper e) {
+static int fifo_push(lr_runtime *rt, lr_fifo_sleeper e) {
   if (rt->fifo_len == rt->fifo_cap) {
     /* realloc (mremap for big rings: no copy, no second copy resident),
      * then move the part that wrapped around to just after the old end */
     size_t old = rt->fifo_cap, cap = old ? old * 2 : 256;
-    lr_sleeper *q = lr__advise_huge(realloc(rt->fifo, cap * sizeof *q), cap * sizeof *q);
+    lr_fifo_sleeper *q = lr__advise_huge(realloc(rt->fifo, cap * sizeof *q), cap * sizeof *q);
     if (!q) return -1;
     size_t wrapped = rt->fifo_head + rt->fifo_len > old ? rt->fifo_head + rt->fifo_len - old : 0;
     memcpy(q + old, q, wrapped * sizeof *q);
@@ -89,18 +102,23 @@ static int fifo_push(lr_runtime *rt, lr_sleeper e) {
 }
 
 static void fifo_pop(lr_runtime *rt) {
-  lr_sleeper *e = &rt->fifo[rt->fifo_head];
+  lr_fifo_sleeper *e = &rt->fifo[rt->fifo_head];
   if (e->task) { e->task->heap_idx = LR_NO_HEAP; e->task->in_fifo = 0; }
   else rt->fifo_dead--;
   rt->fifo_head = (rt->fifo_head + 1) % rt->fifo_cap;
   rt->fifo_len--;
   rt->fifo_base++;
+  if (rt->fifo_len <= rt->fifo_cap / 4 && rt->fifo_cap * sizeof *rt->fifo > LR_SHRINK_BYTES) {
+    /* (positions count from the head: they stay right) */
+    rt->fifo = lr__ring_shrink(rt->fifo, sizeof *rt->fifo, &rt->fifo_head, rt->fifo_len, rt->fifo_cap);
+    rt->fifo_cap = rt->fifo ? rt->fifo_cap / 2 : 0;
+  }
 }
 
 static void fifo_compact(lr_runtime *rt) {
   size_t n = 0;
   for (size_t i = 0; i < rt->fifo_len; i++) {
-    lr_sleeper e = FIFO_AT(rt, i);
+    lr_fifo_sleeper e = FIFO_AT(rt, i);
     if (!e.task) continue;
     FIFO_AT(rt, n) = e;
     e.task->heap_idx = rt->fifo_base + (uint32_t)n;
@@ -119,13 +137,19 @@ static void fifo_remove(lr_runtime *rt, lr_task *t) {
   if (rt->fifo_dead > 64 && rt->fifo_dead * 2 > rt->fifo_len) fifo_compact(rt);
 }
 
-/* the sleeper due first, or NULL */
-static lr_sleeper *earliest(lr_runtime *rt) {
-  lr_sleeper *h = rt->heap_len ? &rt->heap[0] : NULL;
-  lr_sleeper *f = rt->fifo_len ? &rt->fifo[rt->fifo_head] : NULL;
-  if (!h) return f;
-  if (!f) return h;
-  return before(f, h) ? f : h;
+enum { NO_LANE, HEAP_LANE, FIFO_LANE };
+
+/* Which lane holds the sleeper due first, and its deadline. */
+static int earliest(lr_runtime *rt, uint64_t *deadline) {
+  if (rt->fifo_len && (!rt->heap_len || rt->fifo[rt->fifo_head].deadline <= rt->heap[0].deadline)) {
+    *deadline = rt->fifo[rt->fifo_head].deadline;
+    return FIFO_LANE;
+  }
+  if (rt->heap_len) {
+    *deadline = rt->heap[0].deadline;
+    return HEAP_LANE;
+  }
+  return NO_LANE;
 }
 
 static void timer_cb(uv_timer_t *h);
@@ -133,13 +157,12 @@ static void timer_cb(uv_timer_t *h);
 /* (Re)arm the one timer for the earliest deadline. */
 static void arm(lr_runtime *rt) {
   if (rt->virtual_time) return;  /* the driver advances the clock itself */
-  lr_sleeper *first = earliest(rt);
-  if (!first) {
+  uint64_t d;
+  if (earliest(rt, &d) == NO_LANE) {
     if (rt->timer_armed) uv_timer_stop(&rt->timer);
     rt->timer_armed = 0;
     return;
   }
-  uint64_t d = first->deadline;
   if (rt->timer_armed == d) return;
   uv_update_time(&rt->loop);
   uint64_t now = uv_hrtime();
@@ -150,16 +173,19 @@ static void arm(lr_runtime *rt) {
 
 /* Wake every sleeper due by now, earliest first. */
 static void wake_due(lr_runtime *rt, uint64_t now) {
-  lr_sleeper *e;
-  while ((e = earliest(rt)) && e->deadline <= now) {
-    lr_task *t = e->task;
-    if (rt->heap_len && e == &rt->heap[0]) {
+  uint64_t d;
+  int lane;
+  while ((lane = earliest(rt, &d)) != NO_LANE && d <= now) {
+    lr_task *t;
+    if (lane == HEAP_LANE) {
+      t = rt->heap[0].task;
       heap_remove(rt, 0);
     } else {
+      t = rt->fifo[rt->fifo_head].task;
       fifo_pop(rt);
       while (rt->fifo_len > 0 && !rt->fifo[rt->fifo_head].task) fifo_pop(rt);
     }
-    lr__wake(t, LR_WAKE_OK);
+    lr__wake(rt, t, LR_WAKE_OK);
   }
 }
 
@@ -188,9 +214,9 @@ size_t lr__overdue(lr_runtime *rt) {
 /* Virtual clock: nothing is ready, so jump to the earliest deadline and
  * wake everyone due then.  Returns 0 if no one sleeps. */
 int lr__virtual_advance(lr_runtime *rt) {
-  lr_sleeper *first = earliest(rt);
-  if (!first) return 0;
-  if (first->deadline > rt->vnow) rt->vnow = first->deadline;
+  uint64_t d;
+  if (earliest(rt, &d) == NO_LANE) return 0;
+  if (d > rt->vnow) rt->vnow = d;
   wake_due(rt, rt->vnow);
   return 1;
 }
@@ -229,16 +255,18 @@ static lua_Number check_seconds(lua_State *L, int arg, int allow_inf) {
 
 /* Put t among the sleepers, to be woken after s seconds (s finite, >= 0):
  * in the FIFO lane if its deadline is not before the last one there (every
- * sleep of one duration), else in the heap. */
+ * sleep of one duration) and after every one in the heap, else in the heap. */
 int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s) {
   double ns = s * 1e9;
   uint64_t now = lr__now_ns(rt);
   uint64_t d = ns >= (double)(UINT64_MAX - now) ? UINT64_MAX : now + (uint64_t)ns;
-  lr_sleeper e = { d, rt->heap_seq++, t };
   if (rt->heap_len + rt->fifo_len >= LR_NO_HEAP - 1) return -1;
-  if (rt->fifo_len == 0 || FIFO_AT(rt, rt->fifo_len - 1).deadline <= d) {
+  if ((rt->fifo_len == 0 || FIFO_AT(rt, rt->fifo_len - 1).deadline <= d) &&
+      (rt->heap_len == 0 || rt->heap_max < d)) {
+    lr_fifo_sleeper e = { d, t };
     if (fifo_push(rt, e) != 0) return -1;
   } else {
+    lr_sleeper e = { d, rt->heap_seq++, t };
     if (rt->heap_len == rt->heap_cap) {
       size_t cap = rt->heap_cap ? rt->heap_cap * 2 : 64;
       lr_sleeper *h = lr__advise_huge(realloc(rt->heap, cap * sizeof *h), cap * sizeof *h);
@@ -247,6 +275,7 @@ int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s) {
       rt->heap_cap = cap;
     }
     rt->heap[rt->heap_len++] = e;
+    if (d > rt->heap_max) rt->heap_max = d;
     heap_up(rt, rt->heap_len - 1);
   }
   arm(rt);
@@ -260,11 +289,12 @@ void lr__timer_remove(lr_runtime *rt, lr_task *t) {
   arm(rt);
 }
 
-static void sleep_cleanup(lr_task *t) { lr__timer_remove(t->rt, t); }
+void lr__sleep_cleanup(lr_runtime *rt, lr_task *t) { lr__timer_remove(rt, t); }
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
-  lr__check_cancel(L, lr__current(L));
+  lr_task *t = lr__current(L);
+  lr__check_cancel(L, lr__runtime(L), t);
   return 0;
 }
 
@@ -275,19 +305,19 @@ static int l_sleep(lua_State *L) {
   lua_Number s = check_seconds(L, 1, 1);
   lr_task *t = lr__current(L);
   if (!t) return lr__in_task_or_drive(L, "sleep", l_sleep);
-  lr_runtime *rt = t->rt;
-  lr__check_cancel(L, t);
+  lr_runtime *rt = lr__runtime(L);
+  lr__check_cancel(L, rt, t);
   if (!lua_isyieldable(L))
     return luaL_error(L, "sleep: cannot wait here (inside a metamethod or a C function that cannot yield)");
   if (s == 0) {
     /* back of the ready queue: the driver polls the loop before it gets there */
     if (rt->trace) lr__trace(rt, LR_EV_PARK, t, LR_W_YIELD);
     t->state = LR_WAITING;
-    lr__wake(t, LR_WAKE_OK);
+    lr__wake(rt, t, LR_WAKE_OK);
     return lua_yieldk(L, 0, 0, sleep_k);
   }
   if (!isinf(s) && lr__timer_add(rt, t, s) != 0) return luaL_error(L, "sleep: not enough memory");
-  return lr__park(L, t, LR_W_SLEEP, sleep_cleanup, NULL, 0, sleep_k);
+  return lr__park(L, rt, t, LR_W_SLEEP, LR_C_SLEEP, NULL, 0, sleep_k);
 }
 
 /* blocking_sleep(seconds): stop the whole program (every task, the loop) for

@@ -85,6 +85,55 @@ h.test("10,000 tasks cancelled while sleeping, and 10,000 through their gatherer
               N, direct, N, via_gather)
 end, { timeout = 60 })
 
+-- The ready queue and the sleepers' ring halve when a quarter full (above
+-- 1 MB), in place: here each wraps around before it drains, so its two
+-- parts move.  Order must survive, and so must the positions of sleepers
+-- cancelled after the move.
+h.test("300,000 tasks through the ready queue and the sleepers' ring as they wrap and shrink", function()
+  local N = 300000
+  local tasks_base, refs_base = core.ntasks(), core.refs()
+  local log, tasks = {}, {}
+  for i = 1, N do
+    tasks[i] = lr.spawn(function()
+      log[#log + 1] = i
+      lr.sleep(0)  -- back of the queue, behind the tasks not run yet
+      log[#log + 1] = i
+    end)
+  end
+  lr.gather(tasks)
+  h.eq(#log, 2 * N)
+  local bad
+  for k = 1, 2 * N do if log[k] ~= (k - 1) % N + 1 then bad = bad or k end end
+  h.eq(bad, nil, "the first entry of the ready queue's log out of turn")
+
+  local order, cancelled, ncancelled = {}, {}, 0
+  for i = 1, N do
+    tasks[i] = lr.spawn(function()
+      lr.sleep(0.1)
+      lr.sleep(0.3)  -- queued behind the first sleeps still in the ring
+      order[#order + 1] = i
+    end)
+  end
+  local t0 = lr.now()
+  while lr.now() - t0 < 0.7 do
+    lr.sleep(0.002)
+    for _ = 1, 50 do
+      local i = math.random(N)
+      if tasks[i]:state() == "waiting" and tasks[i]:cancel() then
+        cancelled[i], ncancelled = true, ncancelled + 1
+      end
+    end
+  end
+  lr.settle(tasks)
+  bad = nil
+  for k = 2, #order do if order[k] <= order[k - 1] or cancelled[order[k]] then bad = bad or k end end
+  h.eq(bad, nil, "the first sleeper out of order (or cancelled yet woken)")
+  h.eq(#order + ncancelled, N, "every sleeper woke or was cancelled")
+  tasks, log, order = nil, nil, nil
+  h.eq(core.ntasks(), tasks_base, "live tasks")
+  h.eq(core.refs(), refs_base, "registry references")
+end, { timeout = 120 })
+
 h.test("10,000 fetches cancelled mid-flight", function()
   local N = 10000
   h.eq(lr.errorkind(select(2, pcall(lr.fetch, REFUSED))), "connect")  -- curl's multi exists

@@ -172,6 +172,33 @@ test("many waiters on one task all get its result", function()
   for i = 1, 10 do eq(waiters[i]:wait(), "shared") end
 end)
 
+test("several waiters on one task, some cancelled while they wait", function()
+  -- the target is watched by waits, a gather and a settle at once; the
+  -- first, a middle and the last of the waits to start are cancelled, and a
+  -- new one comes after that
+  local target = spawn(function() sleep(0.05) return "shared" end)
+  local waits = {}
+  for i = 1, 6 do waits[i] = spawn(function() return target:wait() end) end
+  local gathered = spawn(function() return gather(target, function() return "other" end) end)
+  local settled = spawn(function() return settle({ target })[1].value end)
+  sleep(0.01)
+  for _, i in ipairs { 1, 3, 6 } do
+    eq(waits[i]:state(), "waiting")
+    waits[i]:cancel()
+  end
+  waits[7] = spawn(function() return target:wait() end)
+  eq(target:wait(), "shared")
+  for i = 1, 7 do
+    if i == 1 or i == 3 or i == 6 then
+      raises("cancelled", waits[i].wait, waits[i])
+    else
+      eq(waits[i]:wait(), "shared", "wait " .. i)
+    end
+  end
+  eq({ gathered:wait() }, { "shared", "other" })
+  eq(settled:wait(), "shared")
+end)
+
 test("name: default names the function's place, name(s) sets it", function()
   local t = spawn(function() sleep(0.01) end)
   local id = t:id()

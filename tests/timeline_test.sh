@@ -75,6 +75,23 @@ normal_checks() {
     print(table.concat(o, " "), now())'
   expect "--virtual-time: sleeps end in order of their deadlines" \
     eval '[ "$rc" -eq 0 ] && [ "$out" = $'"'"'1 1 2 3\t3.0'"'"' ]'
+  # equal deadlines wake in the order the sleeps began, whichever of the
+  # sleepers' two lanes (FIFO ring, heap) they are in: C is in the heap behind
+  # A in the ring; F comes after H even though cancelling X emptied the ring
+  run --virtual-time -e 'local o = {}
+    local function after(name, s) sleep(s) o[#o + 1] = name end
+    local a, b, c = spawn(after, "A", 2), spawn(after, "B", 3), spawn(after, "C", 2)
+    sleep(0)
+    gather(a, b, c)
+    local x, h = spawn(after, "X", 5), spawn(after, "H", 2)
+    sleep(0)
+    x:cancel()
+    local f = spawn(after, "F", 2)
+    sleep(0)
+    gather(h, f)
+    print(table.concat(o, " "))'
+  expect "--virtual-time: equal deadlines wake in the order their sleeps began" \
+    eval '[ "$rc" -eq 0 ] && [ "$out" = "A C B H F" ]'
 
   # ---- fetch refused under virtual time ---------------------------------------------
   run --virtual-time -e 'fetch("http://10.255.255.1/")'
