@@ -112,6 +112,28 @@ if lr.fetch and lr.fetch_config then
   end)
 end
 
+if lr.fetch then
+  h.test("delays of several lengths at once: each answered in its turn, never early", function()
+    local s <close> = serve()
+    local delays = { 0.3, 0.1, 0.25, 0, 0.05, 0.2, 0.1 }
+    local t0, order = lr.now(), {}
+    local tasks = {}
+    for i, d in ipairs(delays) do
+      tasks[i] = lr.spawn(function()
+        lr.fetch(s.url .. "/delay/" .. d .. "?i=" .. i)
+        order[#order + 1] = d
+        return lr.now() - t0
+      end)
+    end
+    local took = lr.gather(tasks)
+    for i, d in ipairs(delays) do
+      h.ok(took[i] >= d, ("/delay/%g answered after %.4f s"):format(d, took[i]))
+      h.ok(took[i] < d + 0.5, ("/delay/%g answered after %.4f s"):format(d, took[i]))
+    end
+    for i = 2, #order do h.ok(order[i - 1] <= order[i], "answered in order of their delays: " .. table.concat(order, " ")) end
+  end)
+end
+
 -- a taken port is a runtime failure: it raises, naming the address
 h.test("a taken port raises", function()
   local s <close> = serve()
