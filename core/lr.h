@@ -229,7 +229,7 @@ void lr__cleanup(lr_runtime *rt, lr_task *t);
 int lr__raise_wake_error(lua_State *L, lr_runtime *rt, lr_task *t);
 void lr__resume(lr_runtime *rt, lr_task *t);
 int lr__cancel(lr_runtime *rt, lr_task *t);
-int lr__push_results(lua_State *L, lr_task *t, int first_only);
+int lr__push_results(lua_State *L, lr_task *t, int idx, int first_only);  /* idx: its handle */
 void lr__push_error(lua_State *L, lr_task *t);
 void lr__push_traceback(lua_State *L, lr_task *t);
 void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx);

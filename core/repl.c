@@ -320,7 +320,9 @@ static void entry_done(repl_t *r) {
   lua_State *L = r->L;
   lr_task *t = r->entry;
   if (t->state == LR_DONE) {
-    int n = lr__push_results(L, t, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->entry_ref);
+    int n = lr__push_results(L, t, lua_gettop(L), 0);
+    lua_remove(L, -n - 1);
     if (n > 0) {
       lua_getglobal(L, "print");
       lua_insert(L, -n - 1);

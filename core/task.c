@@ -155,6 +155,10 @@ void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx) {
   }
   lua_settop(L, top);
   lua_State *co = t->co;
+  if (!co) {  /* returned: its coroutine is gone (keep_results) */
+    lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
+    return;
+  }
   if (t->state == LR_PENDING && lua_gettop(co) > 0) {
     lua_pushvalue(co, 1);
     lua_xmove(co, L, 1);
@@ -179,17 +183,45 @@ void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx) {
   lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
 }
 
-/* Results of a DONE task are the values left on its dead coroutine. */
-int lr__push_results(lua_State *L, lr_task *t, int first_only) {
-  int n = lua_gettop(t->co), top = n;
+/* A task that returned gives up its coroutine (~1 KB, most of a task):
+ * its n results move to the handle's uservalue (the value itself when
+ * n == 1, else an array) and n to park_data, so a program that keeps many
+ * finished handles (gather's list, a fetch per task) keeps only them.  The
+ * handle is on top of L. */
+static void keep_results(lua_State *L, lr_task *t) {
+  lua_State *co = t->co;
+  int n = lua_gettop(co);
+  luaL_checkstack(L, 3, NULL);
+  if (n == 1) {
+    lua_xmove(co, L, 1);
+  } else {
+    lua_createtable(L, n, 0);
+    for (int i = n; i >= 1; i--) {
+      lua_xmove(co, L, 1);
+      lua_rawseti(L, -2, i);
+    }
+  }
+  lua_setiuservalue(L, -2, 1);
+  t->co = NULL;
+  t->park_data = (void *)(uintptr_t)n;
+}
+
+/* The results of a DONE task, whose handle is at idx. */
+int lr__push_results(lua_State *L, lr_task *t, int idx, int first_only) {
+  int n = (int)(uintptr_t)t->park_data;
+  idx = lua_absindex(L, idx);
   if (first_only) {
-    if (n > 0) { lua_pushvalue(t->co, top - n + 1); lua_xmove(t->co, L, 1); }
-    else lua_pushnil(L);
+    if (n == 0) { lua_pushnil(L); return 1; }
+    lua_getiuservalue(L, idx, 1);
+    if (n > 1) { lua_rawgeti(L, -1, 1); lua_remove(L, -2); }
     return 1;
   }
-  luaL_checkstack(L, n, "too many results");
-  for (int i = 1; i <= n; i++) lua_pushvalue(t->co, top - n + i);
-  lua_xmove(t->co, L, n);
+  luaL_checkstack(L, n + 1, "too many results");
+  if (n == 0) return 0;
+  lua_getiuservalue(L, idx, 1);
+  if (n == 1) return 1;
+  for (int i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  lua_remove(L, -n - 1);
   return n;
 }
 
@@ -307,6 +339,11 @@ static void finish(lr_runtime *rt, lr_task *t, int state) {
   lua_State *L = rt->L;
   lua_checkstack(L, 3);
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  if (state == LR_DONE) {
+    lua_rawgeti(L, -1, t->ref);
+    keep_results(L, t);
+    lua_pop(L, 1);
+  }
   int last = (int)rt->nlive;
   if (t->ref != last) {
     lua_rawgeti(L, -1, last);
@@ -468,7 +505,7 @@ int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self) {
   int rc = lr__run_until(rt, t);
   rt->root = saved_root;
   if (rc < 0) return luaL_error(L, "%s: deadlock", fname);
-  if (t->state == LR_DONE) return lr__push_results(L, t, 0);
+  if (t->state == LR_DONE) return lr__push_results(L, t, lua_gettop(L), 0);
   lr__push_error(L, t);
   return lua_error(L);
 }
@@ -591,7 +628,7 @@ static int l_waitall(lua_State *L) {
 
 /* c is the task at stack index 1 */
 static int wait_finished(lua_State *L, lr_task *c) {
-  if (c->state == LR_DONE) return lr__push_results(L, c, 0);
+  if (c->state == LR_DONE) return lr__push_results(L, c, 1, 0);
   return reraise(L, 1);
 }
 
@@ -797,9 +834,9 @@ static int l_results(lua_State *L) {
     if (!lr__finished(t))  /* the list was changed while gather waited */
       return luaL_error(L, "gather: item %I has not finished", i);
     if (t->state != LR_DONE) return reraise(L, -1);
+    lr__push_results(L, t, -1, 1);
+    lua_rawseti(L, -3, i);
     lua_pop(L, 1);
-    lr__push_results(L, t, 1);
-    lua_rawseti(L, -2, i);
   }
   return 1;
 }

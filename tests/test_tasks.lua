@@ -12,6 +12,40 @@ test("spawn passes arguments and wait returns every result", function()
   eq(table.pack(t:wait()).n, 4)
 end)
 
+test("a finished task keeps its results, not its coroutine", function()
+  -- 0, 1 and several results, nils among them, survive a full collection
+  local t0 = spawn(function() end)
+  local t1 = spawn(function() return { "table" } end)
+  local t4 = spawn(function() return nil, 2, nil, nil end)
+  local co
+  local tc = spawn(function() co = coroutine.running() return "c" end)
+  settle(t0, t1, t4, tc)
+  local weak = setmetatable({ co }, { __mode = "v" })
+  co = nil
+  collectgarbage("collect")
+  eq(weak[1], nil, "the returned task's coroutine was collected")
+  eq(table.pack(t0:wait()).n, 0)
+  eq(t1:wait()[1], "table")
+  local r = table.pack(t4:wait())
+  eq(r.n, 4)
+  eq({ r[1], r[2], r[3], r[4] }, { nil, 2, nil, nil })
+  eq(t4:result(), nil)
+  eq({ gather({ t1, t4, tc }) }, { { t1:wait(), nil, "c" } })
+  eq(tc:state(), "done")
+  h.match(tostring(tc:name()), "^task #%d+")
+  -- so a program that keeps many finished handles keeps little: a
+  -- coroutine alone is ~1 KB
+  collectgarbage("collect")
+  local before = collectgarbage("count")
+  local ts = {}
+  for i = 1, 5000 do ts[i] = spawn(function() return i end) end
+  gather(ts)
+  collectgarbage("collect")
+  local per = (collectgarbage("count") - before) * 1024 / #ts
+  ok(per < 400, ("%.0f bytes per finished task kept"):format(per))
+  eq(ts[5000]:wait(), 5000)
+end)
+
 test("a task goes pending -> waiting -> done", function()
   local t = spawn(function() sleep(0.02) return "r" end)
   eq(t:state(), "pending")
