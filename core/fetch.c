@@ -360,6 +360,21 @@ static void keep_plain(fetch_t *f, const req_t *r) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
 }
 
+/* Loopback never goes through a proxy.  libcurl takes http_proxy and its
+ * kin from the environment (as curl and requests do, so a script works
+ * behind one), but on a machine set up with one, requests to the built-in
+ * server would go to the proxy too and the offline lessons fail.  The
+ * environment's own no_proxy list is kept in front. */
+#define LOOPBACK "localhost,127.0.0.0/8,::1"
+
+static const char *no_proxy_list(lua_State *L) {
+  const char *env = getenv("no_proxy");
+  if (!env || !*env) env = getenv("NO_PROXY");
+  if (!env || !*env) return LOOPBACK;
+  if (strcmp(env, "*") == 0) return env;
+  return lua_pushfstring(L, "%s," LOOPBACK, env);  /* the caller pops */
+}
+
 /* Configure f's easy handle from r.  Returns NULL or a message. */
 static const char *setup(lua_State *L, fetch_t *f, req_t *r) {
   CURL *e = f->x.easy;
@@ -390,6 +405,9 @@ static const char *setup(lua_State *L, fetch_t *f, req_t *r) {
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   if (pipewait(r->url)) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "lessonrun/" LR_VERSION);
+  int top = lua_gettop(L);
+  curl_easy_setopt(e, CURLOPT_NOPROXY, no_proxy_list(L));  /* curl copies it */
+  lua_settop(L, top);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
