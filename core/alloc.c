@@ -3,7 +3,18 @@
  * rounding to each and backs them with 4 KiB pages, one page fault each.
  * Here small blocks come from per-size free lists carved out of arenas that
  * ask for transparent huge pages (one fault per 2 MiB); Lua passes the old
- * size on every call, so blocks need no header.  Large blocks go to malloc. */
+ * size on every call, so blocks need no header.  Large blocks go to malloc.
+ *
+ * A program whose heap grows fast (a million tasks) then spends most of its
+ * time in the kernel, which zeroes each fresh page as it is first touched.
+ * So once the heap is past a few MiB, a helper thread asks the kernel to
+ * fault in (MADV_POPULATE_WRITE: contents untouched, safe next to the main
+ * thread) the next PF_WINDOW of the arena ahead of the bump pointer, on
+ * another core; RSS runs at most PF_WINDOW ahead of use. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,12 +31,105 @@
 typedef struct free_block { struct free_block *next; } free_block;
 typedef struct arena { struct arena *next; size_t size; } arena;
 
+#define PF_WINDOW ((size_t)4 << 20)
+#define PF_OFF ((char *)UINTPTR_MAX)
+
+typedef struct {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char *done, *want, *end;  /* populated up to done; asked up to want, in the arena ending at end */
+  int stop, failed;
+} prefaulter;
+
 struct lr_alloc {
   free_block *free[NCLASS];
   char *bump, *end;
   arena *arenas;
   size_t next_size;
+  char *pf_next;       /* bump past this: move the prefault window on */
+  prefaulter *pf;      /* started on the first huge arena */
 };
+
+static void *prefault_main(void *arg) {
+  prefaulter *pf = arg;
+  pthread_mutex_lock(&pf->mu);
+  while (!pf->stop) {
+    if (pf->done >= pf->want) {
+      pthread_cond_wait(&pf->cv, &pf->mu);
+      continue;
+    }
+    char *from = pf->done, *to = from + HUGE_PAGE < pf->want ? from + HUGE_PAGE : pf->want;
+    pthread_mutex_unlock(&pf->mu);
+    /* whole pages (the arena's end is one): a page partly in use is only
+     * faulted in, never written */
+    char *page = (char *)((uintptr_t)from & ~(uintptr_t)4095);
+    char *page_end = (char *)(((uintptr_t)to + 4095) & ~(uintptr_t)4095);
+    int rc = madvise(page, (size_t)(page_end - page), MADV_POPULATE_WRITE);
+    int err = errno;
+    pthread_mutex_lock(&pf->mu);
+    if (rc != 0 && err != EINTR && err != EAGAIN) pf->failed = 1;  /* old kernel (EINVAL), or no memory */
+    if (pf->failed) break;
+    if (pf->done == from) pf->done = to;  /* unless the main thread moved it meanwhile */
+  }
+  pthread_mutex_unlock(&pf->mu);
+  return NULL;
+}
+
+static int prefault_start(lr_alloc *a) {
+  const char *env = getenv("LESSONRUN_PREFAULT");
+  if (env && strcmp(env, "0") == 0) return -1;
+  prefaulter *pf = calloc(1, sizeof *pf);
+  if (!pf) return -1;
+  pthread_mutex_init(&pf->mu, NULL);
+  pthread_cond_init(&pf->cv, NULL);
+  pf->done = pf->want = pf->end = a->bump;
+  sigset_t all, old;  /* signals (Ctrl-C) stay with the main thread */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&pf->thread, NULL, prefault_main, pf);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    pthread_cond_destroy(&pf->cv);
+    pthread_mutex_destroy(&pf->mu);
+    free(pf);
+    return -1;
+  }
+  a->pf = pf;
+  return 0;
+}
+
+/* The bump pointer passed pf_next: ask for [bump, bump + PF_WINDOW). */
+static void prefault_ahead(lr_alloc *a) {
+  a->pf_next = a->bump + HUGE_PAGE;  /* the next call, 2 MiB further on */
+  if (!a->pf && prefault_start(a) != 0) { a->pf_next = PF_OFF; return; }
+  prefaulter *pf = a->pf;
+  char *want = (size_t)(a->end - a->bump) > PF_WINDOW ? a->bump + PF_WINDOW : a->end;
+  pthread_mutex_lock(&pf->mu);
+  if (pf->failed) {
+    a->pf_next = PF_OFF;
+  } else {
+    if (pf->end != a->end || pf->done < a->bump) pf->done = a->bump;  /* a new arena, or overtaken */
+    pf->end = a->end;
+    pf->want = want;
+    pthread_cond_signal(&pf->cv);
+  }
+  pthread_mutex_unlock(&pf->mu);
+}
+
+static void prefault_stop(lr_alloc *a) {
+  prefaulter *pf = a->pf;
+  if (!pf) return;
+  pthread_mutex_lock(&pf->mu);
+  pf->stop = 1;
+  pthread_cond_signal(&pf->cv);
+  pthread_mutex_unlock(&pf->mu);
+  pthread_join(pf->thread, NULL);
+  pthread_cond_destroy(&pf->cv);
+  pthread_mutex_destroy(&pf->mu);
+  free(pf);
+  a->pf = NULL;
+}
 
 static int new_arena(lr_alloc *a) {
   size_t size = a->next_size;
@@ -49,6 +153,9 @@ static int new_arena(lr_alloc *a) {
   a->arenas = h;
   a->bump = p + ((sizeof *h + GRAIN - 1) & ~(size_t)(GRAIN - 1));
   a->end = p + size;
+  /* small programs never start the prefaulter: only huge arenas, and not
+   * after it failed or was turned off */
+  if (a->pf_next != PF_OFF) a->pf_next = size >= 2 * HUGE_PAGE ? a->bump : PF_OFF - 1;
   if (a->next_size < MAX_ARENA) a->next_size *= 2;
   return 0;
 }
@@ -73,6 +180,7 @@ static void *small_alloc(lr_alloc *a, size_t cls) {
   }
   void *p = a->bump;
   a->bump += sz;
+  if (a->bump >= a->pf_next) prefault_ahead(a);
   return p;
 }
 
@@ -160,13 +268,17 @@ void *lr__alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 lr_alloc *lr__alloc_new(void) {
   lr_alloc *a = calloc(1, sizeof *a);
-  if (a) a->next_size = FIRST_ARENA;
+  if (a) {
+    a->next_size = FIRST_ARENA;
+    a->pf_next = PF_OFF - 1;
+  }
   return a;
 }
 
 /* After lua_close: every block is dead, give the arenas back. */
 void lr__alloc_free(lr_alloc *a) {
   if (!a) return;
+  prefault_stop(a);
   for (arena *h = a->arenas, *next; h; h = next) {
     next = h->next;
     munmap(h, h->size);
