@@ -7,7 +7,7 @@
  *
  * A program whose heap grows fast (a million tasks) then spends most of its
  * time in the kernel, which zeroes each fresh page as it is first touched.
- * So once the heap is past 32 MiB, a helper thread asks the kernel to
+ * So once the heap is past 16 MiB, a helper thread asks the kernel to
  * fault in (MADV_POPULATE_WRITE: contents untouched, safe next to the main
  * thread) the next PF_WINDOW of the arena ahead of the bump pointer, on
  * another core; RSS runs at most PF_WINDOW ahead of use. */
@@ -31,8 +31,8 @@
 typedef struct free_block { struct free_block *next; } free_block;
 typedef struct arena { struct arena *next; size_t size; } arena;
 
-#define PF_WINDOW ((size_t)4 << 20)
-#define PF_FROM ((size_t)32 << 20)  /* first arena it works on: a heap past ~32 MiB */
+#define PF_WINDOW ((size_t)6 << 20)
+#define PF_FROM ((size_t)16 << 20)  /* first arena it works on: a heap past ~16 MiB */
 #define PF_OFF ((char *)UINTPTR_MAX)
 
 typedef struct {
