@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "lr.h"
+
 #define LR_DL_IMPL
 #include "curl_api.h"
 #include "mhd_api.h"
@@ -20,19 +22,41 @@ static char curl_err[256];
 static pthread_t preloader;
 static int preloading = 0;  /* started and not joined yet (under lock) */
 
+int lr__dl_bind(const char *soname, const char *const *names, void **syms, size_t n, char *err,
+                size_t errlen) {
+  void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    snprintf(err, errlen, "cannot load %s: %s", soname, dlerror());
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!(syms[i] = dlsym(h, names[i]))) {
+      snprintf(err, errlen, "%s lacks %s", soname, names[i]);
+      dlclose(h);
+      return -1;
+    }
+  }
+  return 0;  /* the library stays loaded for the process */
+}
+
+#define LR_NAME(f) #f,
+#define LR_SET(api, f) api.f = (__typeof__(&f))syms[i++];
+
 /* dlopen and dlsym: the slow part (libcurl brings ~30 libraries, all bound
  * at once), safe on any thread. */
 static void curl_open(void) {
-  void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-  curl_state = h ? 2 : -1;
-  if (!h) snprintf(curl_err, sizeof curl_err, "cannot load libcurl.so.4: %s", dlerror());
-#define LR_X(f)                                                         \
-  if (curl_state == 2 && !(lr__curl.f = (__typeof__(&f))dlsym(h, #f))) { \
-    curl_state = -1;                                                     \
-    snprintf(curl_err, sizeof curl_err, "libcurl.so.4 lacks %s", #f);    \
+  static const char *const names[] = { LR_CURL_FUNCS(LR_NAME) };
+  void *syms[sizeof names / sizeof *names];
+  if (lr__dl_bind("libcurl.so.4", names, syms, sizeof names / sizeof *names, curl_err,
+                  sizeof curl_err) != 0) {
+    curl_state = -1;
+    return;
   }
+  size_t i = 0;
+#define LR_X(f) LR_SET(lr__curl, f)
   LR_CURL_FUNCS(LR_X)
 #undef LR_X
+  curl_state = 2;
 }
 
 static void join_preloader_locked(void) {
@@ -88,16 +112,18 @@ static char mhd_err[256];
 int lr__mhd_load(char *err, size_t errlen) {
   pthread_mutex_lock(&lock);
   if (mhd_state == 0) {
-    void *h = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
-    mhd_state = h ? 1 : -1;
-    if (!h) snprintf(mhd_err, sizeof mhd_err, "cannot load libmicrohttpd.so.12: %s", dlerror());
-#define LR_X(f)                                                               \
-    if (mhd_state == 1 && !(lr__mhd.f = (__typeof__(&f))dlsym(h, #f))) {       \
-      mhd_state = -1;                                                          \
-      snprintf(mhd_err, sizeof mhd_err, "libmicrohttpd.so.12 lacks %s", #f);   \
-    }
-    LR_MHD_FUNCS(LR_X)
+    static const char *const names[] = { LR_MHD_FUNCS(LR_NAME) };
+    void *syms[sizeof names / sizeof *names];
+    if (lr__dl_bind("libmicrohttpd.so.12", names, syms, sizeof names / sizeof *names, mhd_err,
+                    sizeof mhd_err) != 0) {
+      mhd_state = -1;
+    } else {
+      size_t i = 0;
+#define LR_X(f) LR_SET(lr__mhd, f)
+      LR_MHD_FUNCS(LR_X)
 #undef LR_X
+      mhd_state = 1;
+    }
   }
   int ok = mhd_state == 1;
   pthread_mutex_unlock(&lock);

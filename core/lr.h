@@ -319,6 +319,11 @@ void lr__fetch_open(lua_State *L);
 void lr__response_settle(lua_State *L, int idx);
 
 /* alloc.c: the Lua state's allocator (small blocks from huge-page arenas) */
+/* dlopen(soname) and dlsym each of the n names into syms (dl.c): 0, or -1
+ * with the reason in err (the library, or the first name it lacks) */
+int lr__dl_bind(const char *soname, const char *const *names, void **syms, size_t n, char *err,
+                size_t errlen);
+
 typedef struct lr_alloc lr_alloc;
 lr_alloc *lr__alloc_new(void);
 void lr__alloc_free(lr_alloc *a);

@@ -4,7 +4,6 @@
  * "return " is tried first so expressions print, and an incomplete chunk
  * continues on the next line.  Ctrl-C clears the line at the prompt and
  * cancels the entry while one runs. */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,21 +38,20 @@ static struct {
 /* 0 when loaded; else -1 with the reason on stderr (the REPL then reads
  * plain lines) */
 static int rl_load(void) {
-  void *h = dlopen("libreadline.so.8", RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    fprintf(stderr, "lessonrun: no line editing: %s\n", dlerror());
+#define X(f) #f,
+  static const char *const names[] = { RL_FUNCS(X) RL_VARS(X) };
+#undef X
+  void *syms[sizeof names / sizeof *names];
+  char err[256];
+  if (lr__dl_bind("libreadline.so.8", names, syms, sizeof names / sizeof *names, err, sizeof err) != 0) {
+    fprintf(stderr, "lessonrun: no line editing: %s\n", err);
     return -1;
   }
-  int ok = 1;
-#define X(f) ok = ok && (rl.f = (__typeof__(&f))dlsym(h, #f)) != NULL;
+  size_t i = 0;
+#define X(f) rl.f = (__typeof__(&f))syms[i++];
   RL_FUNCS(X)
   RL_VARS(X)
 #undef X
-  if (!ok) {
-    fprintf(stderr, "lessonrun: no line editing: libreadline.so.8 lacks a function\n");
-    dlclose(h);
-    return -1;
-  }
   return 0;
 }
 
