@@ -184,15 +184,17 @@ void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx) {
 }
 
 /* A task that returned gives up its coroutine (~1 KB, most of a task):
- * its n results move to the handle's uservalue (the value itself when
- * n == 1, else an array) and n to park_data, so a program that keeps many
+ * its n results move to the handle's uservalue (nothing when n == 0, the
+ * value itself when n == 1, else an array) and n to park_data, so a program that keeps many
  * finished handles (gather's list, a fetch per task) keeps only them.  The
  * handle is on top of L. */
 static void keep_results(lua_State *L, lr_task *t) {
   lua_State *co = t->co;
   int n = lua_gettop(co);
   luaL_checkstack(L, 3, NULL);
-  if (n == 1) {
+  if (n == 0) {
+    lua_pushnil(L);
+  } else if (n == 1) {
     lua_xmove(co, L, 1);
   } else {
     lua_createtable(L, n, 0);
