@@ -1,4 +1,4 @@
-/* Loading the big network libraries on first use (see curl_api.h). */
+/* Loading libraries on first use (see curl_api.h): libcurl, libmicrohttpd, cJSON. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -9,9 +9,11 @@
 #define LR_DL_IMPL
 #include "curl_api.h"
 #include "mhd_api.h"
+#include "cjson_api.h"
 
 lr_curl_api lr__curl;
 lr_mhd_api lr__mhd;
+lr_cjson_api lr__cjson;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int curl_state = 0;  /* 0 not tried, 2 opened (symbols found), 1 ready, -1 failed */
@@ -106,27 +108,56 @@ void lr__curl_preload_join(void) {
   pthread_mutex_unlock(&lock);
 }
 
-static int mhd_state = 0;
-static char mhd_err[256];
+/* The libraries without a preloader: bound once, on first use. */
+typedef struct {
+  const char *soname;
+  const char *const *names;
+  size_t n;
+  void (*set)(void **syms);  /* syms -> the api table's fields */
+  int state;                 /* 0 not tried, 1 ready, -1 failed */
+  char err[256];
+} lazy_lib;
 
-int lr__mhd_load(char *err, size_t errlen) {
+static int load_once(lazy_lib *lib, char *err, size_t errlen) {
   pthread_mutex_lock(&lock);
-  if (mhd_state == 0) {
-    static const char *const names[] = { LR_MHD_FUNCS(LR_NAME) };
-    void *syms[sizeof names / sizeof *names];
-    if (lr__dl_bind("libmicrohttpd.so.12", names, syms, sizeof names / sizeof *names, mhd_err,
-                    sizeof mhd_err) != 0) {
-      mhd_state = -1;
+  if (lib->state == 0) {
+    void *syms[64];
+    if (lib->n > sizeof syms / sizeof *syms) {
+      snprintf(lib->err, sizeof lib->err, "%s: too many symbols", lib->soname);
+      lib->state = -1;
+    } else if (lr__dl_bind(lib->soname, lib->names, syms, lib->n, lib->err, sizeof lib->err) != 0) {
+      lib->state = -1;
     } else {
-      size_t i = 0;
-#define LR_X(f) LR_SET(lr__mhd, f)
-      LR_MHD_FUNCS(LR_X)
-#undef LR_X
-      mhd_state = 1;
+      lib->set(syms);
+      lib->state = 1;
     }
   }
-  int ok = mhd_state == 1;
+  int ok = lib->state == 1;
   pthread_mutex_unlock(&lock);
-  if (!ok) snprintf(err, errlen, "%s", mhd_err);
+  if (!ok) snprintf(err, errlen, "%s", lib->err);
   return ok ? 0 : -1;
 }
+
+static const char *const mhd_names[] = { LR_MHD_FUNCS(LR_NAME) };
+static void mhd_set(void **syms) {
+  size_t i = 0;
+#define LR_X(f) LR_SET(lr__mhd, f)
+  LR_MHD_FUNCS(LR_X)
+#undef LR_X
+}
+static lazy_lib mhd_lib = { "libmicrohttpd.so.12", mhd_names,
+                            sizeof mhd_names / sizeof *mhd_names, mhd_set, 0, "" };
+
+int lr__mhd_load(char *err, size_t errlen) { return load_once(&mhd_lib, err, errlen); }
+
+static const char *const cjson_names[] = { LR_CJSON_FUNCS(LR_NAME) };
+static void cjson_set(void **syms) {
+  size_t i = 0;
+#define LR_X(f) LR_SET(lr__cjson, f)
+  LR_CJSON_FUNCS(LR_X)
+#undef LR_X
+}
+static lazy_lib cjson_lib = { "libcjson.so.1", cjson_names,
+                              sizeof cjson_names / sizeof *cjson_names, cjson_set, 0, "" };
+
+int lr__cjson_load(char *err, size_t errlen) { return load_once(&cjson_lib, err, errlen); }

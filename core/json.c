@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
+#include "cjson_api.h"
 
 #include "lr.h"
 
@@ -40,6 +40,12 @@ static void push_value(lua_State *L, const cJSON *v, int depth) {
 /* Decode s; on invalid JSON push nil and a message with the offset. */
 int lr__json_decode(lua_State *L, const char *s, size_t len) {
   const char *end = NULL;
+  char err[256];
+  if (lr__cjson_load(err, sizeof err) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 0;
+  }
   cJSON *root = cJSON_ParseWithLengthOpts(s, len, &end, 0);
   if (root) {  /* cJSON stops after the first value: the rest must be blank */
     const char *p = end ? end : s + len;
@@ -123,6 +129,7 @@ static cJSON *encode(lua_State *L, int idx, int depth, const char **err) {
 /* Pushes the JSON text for the value at idx, or returns 0 with *err set. */
 int lr__json_encode(lua_State *L, int idx, char *errbuf, size_t errlen) {
   const char *err = NULL;
+  if (lr__cjson_load(errbuf, errlen) != 0) return 0;
   idx = lua_absindex(L, idx);
   cJSON *root = encode(L, idx, 0, &err);
   if (!root) {

@@ -138,6 +138,8 @@ struct lr_runtime {
   uint64_t t0;           /* now() counts from here */
   size_t nlive;          /* unfinished tasks: live[1..nlive] */
   int live_ref;          /* registry ref of the live array */
+  int task_mt_ref;       /* registry ref of the tasks' metatable, */
+  const void *task_mt;   /* and its address: telling a task costs no name lookup */
 
   /* ready queue: ring buffer */
   lr_task **rq;
@@ -214,6 +216,7 @@ lr_task *lr__current(lua_State *L);
 lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
 lr_task *lr__rq_pop(lr_runtime *rt);  /* rq_len > 0 */
 lr_task *lr__checktask(lua_State *L, int idx);
+lr_task *lr__totask(lua_State *L, lr_runtime *rt, int idx);  /* the task at idx, or NULL */
 void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t);
 lr_task *lr__live_at(lr_runtime *rt, size_t i);  /* 1 <= i <= rt->nlive */
 void lr__wake(lr_runtime *rt, lr_task *t, int why);

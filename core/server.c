@@ -34,7 +34,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
+#include "cjson_api.h"
 #include "mhd_api.h"
 
 #include "lr.h"
@@ -709,7 +709,7 @@ static void server_stop(lr_server *s) {
 static lr_server *server_start(const char *host, int port, int verbose, char *err, size_t errlen) {
   struct sockaddr_storage sa;
   const char *canon;
-  if (lr__mhd_load(err, errlen) != 0) return NULL;
+  if (lr__mhd_load(err, errlen) != 0 || lr__cjson_load(err, errlen) != 0) return NULL;
   int family = parse_host(host, port, &sa, &canon);
   if (!family) {
     snprintf(err, errlen,

@@ -93,8 +93,12 @@ lr_state *lr__new(const char *luadir) {
   lua_atpanic(S->L, panic);
   lua_setwarnf(S->L, warnf_off, S->L);
   /* Tasks are long-lived and numerous: the generational collector does not
-   * re-mark every one of them each time the heap doubles, as incremental does */
-  lua_gc(S->L, LUA_GCGEN, 0, 0);
+   * re-mark every one of them each time the heap doubles, as incremental does.
+   * But every minor collection re-marks every live coroutine (Lua keeps them
+   * gray): a minor collection after 50 % growth rather than 20 % makes that
+   * rarer (100k sleeping tasks: -10 % time) for at most 30 % more garbage
+   * waiting between collections. */
+  lua_gc(S->L, LUA_GCGEN, 50, 0);
   lua_pushcfunction(S->L, pinit);
   lua_pushstring(S->L, luadir);
   if (lua_pcall(S->L, 1, 1, 0) != LUA_OK) {

@@ -51,6 +51,15 @@ lr_task *lr__checktask(lua_State *L, int idx) {
   return luaL_checkudata(L, idx, TASK_MT);
 }
 
+/* luaL_testudata without its lookup of the metatable by name */
+lr_task *lr__totask(lua_State *L, lr_runtime *rt, int idx) {
+  lr_task *t = lua_touserdata(L, idx);
+  if (!t || !lua_getmetatable(L, idx)) return NULL;
+  if (lua_topointer(L, -1) != rt->task_mt) t = NULL;
+  lua_pop(L, 1);
+  return t;
+}
+
 /* Unfinished tasks are anchored in one Lua array, live[1..nlive], each
  * knowing its slot (t->ref); a task that finishes swaps the last one into
  * its slot.  The array is also how the runtime walks its unfinished tasks,
@@ -79,7 +88,8 @@ lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs) {
   memset(t, 0, sizeof *t);
   t->heap_idx = LR_NO_HEAP;
   t->ref = LUA_NOREF;
-  luaL_setmetatable(L, TASK_MT);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->task_mt_ref);
+  lua_setmetatable(L, -2);
   lua_State *co = lua_newthread(L);
   lua_setiuservalue(L, -2, 1);
   if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "spawn: too many arguments");
@@ -548,7 +558,7 @@ static lua_Integer failed_index(lua_State *L, int list, lua_Integer n, lr_task *
   lua_Integer first = 0;
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, list, i);
-    lr_task *c = luaL_testudata(L, -1, TASK_MT);
+    lr_task *c = lr__totask(L, lr__runtime(L), -1);
     lua_pop(L, 1);
     if (!c || !lr__finished(c) || c->state == LR_DONE) continue;
     if (c == failed) return i;
@@ -592,25 +602,22 @@ static int l_waitall(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 2);
   int failfast = lua_toboolean(L, 3);
   luaL_argcheck(L, n >= 0 && n <= INT32_MAX, 2, "out of range");
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, 1, i);
-    if (!luaL_testudata(L, -1, TASK_MT))
-      return luaL_error(L, "waitall: item %I is not a task", i);
-    lua_pop(L, 1);
-  }
-  lr_task *t = lr__current(L);
-  if (!t) return lr__in_task_or_drive(L, "gather", l_waitall);
   lr_runtime *rt = lr__runtime(L);
-  lr__check_cancel(L, rt, t);
-  int pending = 0, first_failed = 0;
+  lr_task *t = lr__current(L);
+  /* one look at each (a million of them miss the cache): check, and count */
+  int pending = 0, first_failed = 0, self = 0;
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 1, i);
-    lr_task *c = lua_touserdata(L, -1);
+    lr_task *c = lr__totask(L, rt, -1);
     lua_pop(L, 1);
-    if (c == t) return luaL_error(L, "gather: a task cannot wait for itself");
+    if (!c) return luaL_error(L, "waitall: item %I is not a task", i);
+    if (c == t) self = 1;
     if (!lr__finished(c)) pending++;
     else if (c->state != LR_DONE && !first_failed) first_failed = (int)i;
   }
+  if (!t) return lr__in_task_or_drive(L, "gather", l_waitall);
+  lr__check_cancel(L, rt, t);
+  if (self) return luaL_error(L, "gather: a task cannot wait for itself");
   if (pending == 0 || (failfast && first_failed)) {
     if (first_failed) lua_pushinteger(L, first_failed);
     else lua_pushnil(L);
@@ -851,7 +858,7 @@ static int l_reraise(lua_State *L) {
 }
 
 static int l_istask(lua_State *L) {
-  lua_pushboolean(L, luaL_testudata(L, 1, TASK_MT) != NULL);
+  lua_pushboolean(L, lr__totask(L, lr__runtime(L), 1) != NULL);
   return 1;
 }
 
@@ -893,5 +900,10 @@ void lr__task_open(lua_State *L, lr_runtime *rt) {
     lua_pushstring(L, "lessonrun.Task");
     lua_setfield(L, -2, "__name");
   }
-  lua_pop(L, 1);
+  if (rt->task_mt != lua_topointer(L, -1)) {  /* (opened again: the same table) */
+    rt->task_mt = lua_topointer(L, -1);
+    rt->task_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);  /* for the runtime's life: not counted */
+  } else {
+    lua_pop(L, 1);
+  }
 }
