@@ -138,26 +138,19 @@ static int load_once(lazy_lib *lib, char *err, size_t errlen) {
   return ok ? 0 : -1;
 }
 
-static const char *const mhd_names[] = { LR_MHD_FUNCS(LR_NAME) };
-static void mhd_set(void **syms) {
-  size_t i = 0;
-#define LR_X(f) LR_SET(lr__mhd, f)
-  LR_MHD_FUNCS(LR_X)
-#undef LR_X
-}
-static lazy_lib mhd_lib = { "libmicrohttpd.so.12", mhd_names,
-                            sizeof mhd_names / sizeof *mhd_names, mhd_set, 0, "" };
+/* One lazily bound library: its names, the setter of its api table, its
+ * lazy_lib and its lr__<name>_load. */
+#define LR_LAZY_LIB(name, soname, FUNCS, SETTER)                                          \
+  static const char *const name##_names[] = { FUNCS(LR_NAME) };                          \
+  static void name##_set(void **syms) {                                                   \
+    size_t i = 0;                                                                          \
+    FUNCS(SETTER)                                                                          \
+  }                                                                                        \
+  static lazy_lib name##_lib = { soname, name##_names,                                    \
+                                 sizeof name##_names / sizeof *name##_names, name##_set, 0, "" }; \
+  int lr__##name##_load(char *err, size_t errlen) { return load_once(&name##_lib, err, errlen); }
 
-int lr__mhd_load(char *err, size_t errlen) { return load_once(&mhd_lib, err, errlen); }
-
-static const char *const cjson_names[] = { LR_CJSON_FUNCS(LR_NAME) };
-static void cjson_set(void **syms) {
-  size_t i = 0;
-#define LR_X(f) LR_SET(lr__cjson, f)
-  LR_CJSON_FUNCS(LR_X)
-#undef LR_X
-}
-static lazy_lib cjson_lib = { "libcjson.so.1", cjson_names,
-                              sizeof cjson_names / sizeof *cjson_names, cjson_set, 0, "" };
-
-int lr__cjson_load(char *err, size_t errlen) { return load_once(&cjson_lib, err, errlen); }
+#define LR_SET_MHD(f) LR_SET(lr__mhd, f)
+#define LR_SET_CJSON(f) LR_SET(lr__cjson, f)
+LR_LAZY_LIB(mhd, "libmicrohttpd.so.12", LR_MHD_FUNCS, LR_SET_MHD)
+LR_LAZY_LIB(cjson, "libcjson.so.1", LR_CJSON_FUNCS, LR_SET_CJSON)
