@@ -53,4 +53,38 @@ h.test("200,000 tasks and heap churn: the same results with the prefault helper 
   h.eq(threads_off, "1", "threads without it")
 end, { timeout = 60 })
 
+h.test("big blocks (own mappings from 128 KiB): grow, shrink, change kind, keep contents", function()
+  -- a table's slots grow through every kind: small, malloc'd, mapped
+  -- (mremap'd as it doubles), then shrink back when it is rehashed smaller
+  local t = {}
+  for i = 1, 300000 do t[i] = i * 3 end
+  local sum = 0
+  for i = 1, 300000 do sum = sum + t[i] end
+  h.eq(sum, 3 * 300000 * 300001 // 2)
+  for i = 1, 300000 do t[i] = nil end
+  t.x = 1  -- a new key: the rehash finds the array empty and shrinks it
+  for i = 1, 1000 do t[i] = i end
+  h.eq(#t, 1000)
+  -- strings of every kind, built and dropped, in a loop
+  local parts = {}
+  for k = 1, 40 do
+    local n = k * 37000  -- 37 KB .. 1.5 MB
+    local s = string.rep(string.char(64 + k % 26), n)
+    parts[k] = s .. "|" .. k
+    h.eq(#parts[k], n + 1 + #tostring(k))
+  end
+  collectgarbage()
+  for k = 1, 40 do
+    local s = parts[k]
+    h.eq(s:sub(1, 1), string.char(64 + k % 26))
+    h.eq(s:sub(-#tostring(k) - 1), "|" .. k)
+  end
+  -- a coroutine whose stack grows past 128 KiB and back
+  local function deep(n) if n == 0 then return 0 end return 1 + deep(n - 1) end
+  local co = coroutine.wrap(function() coroutine.yield(deep(20000)); return deep(10) end)
+  h.eq(co(), 20000)
+  collectgarbage()
+  h.eq(co(), 10)
+end)
+
 h.done()
