@@ -32,6 +32,7 @@ typedef struct free_block { struct free_block *next; } free_block;
 typedef struct arena { struct arena *next; size_t size; } arena;
 
 #define PF_WINDOW ((size_t)6 << 20)
+#define SYNC_WINDOW ((size_t)64 << 10)
 #define PF_FROM ((size_t)16 << 20)  /* first arena it works on: a heap past ~16 MiB */
 #define PF_OFF ((char *)UINTPTR_MAX)
 
@@ -51,6 +52,18 @@ struct lr_alloc {
   char *pf_next;       /* bump past this: move the prefault window on */
   prefaulter *pf;      /* started on the first huge arena */
 };
+
+/* Faults in the whole pages of [p + from, p + to) with one call, not one
+ * fault per 4 KiB page: ~13 us each on a VM, where populating costs ~5 us a
+ * page.  The contents are untouched: safe on pages partly in use. */
+static void *populate(void *p, size_t from, size_t to) {
+#ifdef MADV_POPULATE_WRITE
+  uintptr_t b = ((uintptr_t)p + from + 4095) & ~(uintptr_t)4095;
+  uintptr_t e = ((uintptr_t)p + to) & ~(uintptr_t)4095;
+  if (e > b) madvise((void *)b, e - b, MADV_POPULATE_WRITE);  /* a failure only costs faults */
+#endif
+  return p;
+}
 
 static void *prefault_main(void *arg) {
   prefaulter *pf = arg;
@@ -100,8 +113,17 @@ static int prefault_start(lr_alloc *a) {
   return 0;
 }
 
-/* The bump pointer passed pf_next: ask for [bump, bump + PF_WINDOW). */
+/* The bump pointer passed pf_next.  In the first, small arenas (4 KiB
+ * pages; start-up lives there): fault the next SYNC_WINDOW in now.  In big
+ * ones: ask the helper for [bump, bump + PF_WINDOW). */
 static void prefault_ahead(lr_alloc *a) {
+  if (a->arenas->size < HUGE_PAGE) {  /* from the page the bump pointer is in */
+    char *from = (char *)((uintptr_t)a->bump & ~(uintptr_t)4095);
+    char *to = (size_t)(a->end - from) > SYNC_WINDOW ? from + SYNC_WINDOW : a->end;
+    populate(from, 0, (size_t)(to - from));
+    a->pf_next = to;
+    return;
+  }
   a->pf_next = a->bump + HUGE_PAGE;  /* the next call, 2 MiB further on */
   if (!a->pf && prefault_start(a) != 0) { a->pf_next = PF_OFF; return; }
   prefaulter *pf = a->pf;
@@ -156,7 +178,8 @@ static int new_arena(lr_alloc *a) {
   a->end = p + size;
   /* small programs never start the prefaulter: only huge arenas, and not
    * after it failed or was turned off */
-  if (a->pf_next != PF_OFF) a->pf_next = size >= PF_FROM ? a->bump : PF_OFF - 1;
+  if (size < HUGE_PAGE) a->pf_next = a->bump;  /* (populated SYNC_WINDOW at a time) */
+  else if (a->pf_next != PF_OFF) a->pf_next = size >= PF_FROM ? a->bump : PF_OFF - 1;
   if (a->next_size < MAX_ARENA) a->next_size *= 2;
   return 0;
 }
@@ -238,15 +261,6 @@ void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t 
  * mapping's length needs no header. */
 #define BIG_MIN ((size_t)128 << 10)  /* glibc's own default mmap threshold */
 #define PAGES(n) (((n) + 4095) & ~(size_t)4095)
-
-static void *populate(void *p, size_t from, size_t to) {  /* offsets into the block */
-#ifdef MADV_POPULATE_WRITE
-  uintptr_t b = ((uintptr_t)p + from + 4095) & ~(uintptr_t)4095;
-  uintptr_t e = ((uintptr_t)p + to) & ~(uintptr_t)4095;
-  if (e > b) madvise((void *)b, e - b, MADV_POPULATE_WRITE);  /* a failure only costs faults */
-#endif
-  return p;
-}
 
 static void *big_alloc(size_t n) {
   void *p = mmap(NULL, PAGES(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

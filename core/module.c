@@ -90,6 +90,8 @@ int luaopen_lessonrun(lua_State *L) {
   lr__semaphore_open(L);
   lua_pushliteral(L, LR_VERSION);
   lua_setfield(L, -2, "version");
+  lua_pushlightuserdata(L, NULL);  /* what JSON's null decodes to (json.c) */
+  lua_setfield(L, -2, "json_null");
   /* package.loaded["lessonrun.core"] is an empty proxy to the core table, so
    * that Lua's error messages name a function after the API ('sleep' or
    * 'lessonrun.sleep'), never after where it happens to be stored */
