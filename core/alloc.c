@@ -3,14 +3,16 @@
  * rounding to each and backs them with 4 KiB pages, one page fault each.
  * Here small blocks come from per-size free lists carved out of arenas that
  * ask for transparent huge pages (one fault per 2 MiB); Lua passes the old
- * size on every call, so blocks need no header.  Large blocks go to malloc.
+ * size on every call, so blocks need no header.  Blocks up to 128 KiB go
+ * to malloc; bigger ones are mappings of their own (big_alloc).
  *
  * A program whose heap grows fast (a million tasks) then spends most of its
  * time in the kernel, which zeroes each fresh page as it is first touched.
  * So once the heap is past 16 MiB, a helper thread asks the kernel to
  * fault in (MADV_POPULATE_WRITE: contents untouched, safe next to the main
  * thread) the next PF_WINDOW of the arena ahead of the bump pointer, on
- * another core; RSS runs at most PF_WINDOW ahead of use. */
+ * another core; RSS runs at most PF_WINDOW ahead of use.  The first arenas,
+ * too small for huge pages, are faulted in SYNC_WINDOW at a time. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -255,9 +257,8 @@ void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t 
 
 /* The Lua heap's big blocks (a big table's slots, a long string): each is a
  * mapping of its own, so growing one is an mremap (no copy into fresh
- * pages), and its new pages are faulted in with one call, as Lua writes
- * every byte of what it asks for at once: one fault per 4 KiB page costs
- * ~11 us on a VM, ~20x populating.  Lua passes the old size back, so the
+ * pages), and its new pages are populated at once, as Lua writes every byte
+ * of what it asks for at once.  Lua passes the old size back, so the
  * mapping's length needs no header. */
 #define BIG_MIN ((size_t)128 << 10)  /* glibc's own default mmap threshold */
 #define PAGES(n) (((n) + 4095) & ~(size_t)4095)
