@@ -8,13 +8,7 @@ import time
 
 import aiohttp
 
-
-def peak_rss_kb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return -1
+from peak_rss import peak_rss_kb  # (bench/, the script's folder)
 
 
 async def main(url, n, limit):

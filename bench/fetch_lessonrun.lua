@@ -10,12 +10,7 @@ local N = math.tointeger(tonumber(arg[2])) or 10000
 local LIMIT = math.tointeger(tonumber(arg[3])) or 100
 local MODE = arg[4] or "sem"
 
-local function peak_rss_kb()
-  local f = io.open("/proc/self/status")
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match("VmHWM:%s*(%d+)"))
-end
+local peak_rss_kb = dofile(arg[0]:match("^(.-)[^/]*$") .. "peak_rss.lua")
 
 -- enough connections for LIMIT transfers at once, all to one host
 fetch_config { max_connections = math.max(LIMIT, 100), max_host_connections = 0 }

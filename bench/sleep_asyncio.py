@@ -4,15 +4,9 @@ import asyncio
 import sys
 import time
 
+from peak_rss import peak_rss_kb  # (bench/, the script's folder)
+
 DELAY = 0.1
-
-
-def peak_rss_kb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return -1
 
 
 async def main(n):

@@ -4,12 +4,7 @@
 local N = math.tointeger(tonumber(arg and arg[1] or ...)) or 100000
 local DELAY = 0.1
 
-local function peak_rss_kb()
-  local f = io.open("/proc/self/status")
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match("VmHWM:%s*(%d+)"))
-end
+local peak_rss_kb = dofile(arg[0]:match("^(.-)[^/]*$") .. "peak_rss.lua")
 
 local function sleeper()
   sleep(DELAY)

@@ -6,12 +6,7 @@ local uv = require "luv"
 local N = math.tointeger(tonumber(arg[1])) or 100000
 local DELAY_MS = 100
 
-local function peak_rss_kb()
-  local f = io.open("/proc/self/status")
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match("VmHWM:%s*(%d+)"))
-end
+local peak_rss_kb = dofile(arg[0]:match("^(.-)[^/]*$") .. "peak_rss.lua")
 
 -- async sleep on a per-task timer: arm it, yield, the callback resumes us
 local function sleep_ms(ms)

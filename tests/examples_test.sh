@@ -6,6 +6,7 @@
 # variables they name are set:
 # shellcheck disable=SC2016,SC2034
 set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NAME=$1 LR=$2 EX=$3 EMBED=$4
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -21,15 +22,9 @@ echo "--- $NAME (exit $rc, $ms ms) ---"
 cat out err
 echo "---"
 
-failed=0
-check() {  # check NAME CONDITION...
-  local what=$1
-  shift
-  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; failed=$((failed + 1)); fi
-}
+. "$HERE/lib.sh"  # check, ge, in_range; counts in passed and failed
 line() { sed -n "$1p" out; }
 # in_range X LO HI: LO <= X <= HI, decimals allowed
-in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x + 0 >= lo && x + 0 <= hi) }'; }
 
 check "exit status 0" [ "$rc" -eq 0 ]
 case "$NAME" in

@@ -6,18 +6,12 @@
 # the ideal).  Then with arguments: a URL, a count and a limit.
 #   index_test.sh LESSONRUN
 set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LR=$(realpath "$1")
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
-failed=0
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; failed=$((failed + 1)); fi
-}
-ge() { awk -v x="$1" -v lo="$2" 'BEGIN { exit !(x + 0 >= lo) }'; }
-in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x + 0 >= lo && x + 0 <= hi) }'; }
+. "$HERE/lib.sh"  # check, ge, in_range; counts in passed and failed
 
 set +e
 "$LR" index.lua >out.txt 2>err.txt

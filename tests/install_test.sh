@@ -10,18 +10,14 @@
 # variables they name are set:
 # shellcheck disable=SC2016,SC2034
 set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=$(realpath "$1")
 SRC=$(realpath "$2")
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 P=$TMP/prefix
 
-failed=0
-check() {  # check NAME CONDITION...
-  local what=$1
-  shift
-  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; failed=$((failed + 1)); fi
-}
+. "$HERE/lib.sh"  # check, ge, in_range; counts in passed and failed
 
 cmake --install "$BUILD" --prefix "$P" >"$TMP/install.log" 2>&1 ||
   { cat "$TMP/install.log"; echo "FAIL cmake --install"; exit 1; }

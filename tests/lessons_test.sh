@@ -8,20 +8,15 @@
 # variables they name are set:
 # shellcheck disable=SC2016,SC2034
 set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LR=$(realpath "$1")
 LESSON=$2
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
 
-failed=0
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; failed=$((failed + 1)); fi
-}
+. "$HERE/lib.sh"  # check, ge, in_range; counts in passed and failed
 # in_range X LO HI: LO <= X <= HI, decimals allowed
-in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x + 0 >= lo && x + 0 <= hi) }'; }
 
 t0=$(date +%s%N)
 set +e

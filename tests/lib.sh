@@ -12,6 +12,15 @@ fail() {
   shift
   for line in "$@"; do printf '  %s\n' "$line"; done
 }
+# check NAME COMMAND...: passes when the command succeeds
+check() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+# numbers (decimals too) compared by awk: ge X LO; in_range X LO HI
+ge() { awk -v x="$1" -v lo="$2" 'BEGIN { exit !(x + 0 >= lo) }'; }
+in_range() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x + 0 >= lo && x + 0 <= hi) }'; }
 
 # start_on_free_port START_FN: START_FN PORT must start a loopback server in
 # the background and set pid.  Ports come from 20000-32767, below Linux's
