@@ -20,14 +20,24 @@ local function report(how, seconds, responses)
   print(("%-28s %6.2f s   (%s)"):format(how, seconds, table.concat(list, ", ")))
 end
 
+local tty = isatty(io.stderr)           -- progress on stderr, only on a terminal
+local function progress(done)
+  if tty then io.stderr:write(done < N and ("\r  %d/%d"):format(done, N) or "\r\27[K") end
+end
+
 local start = now()
 local one_by_one = {}
-for i = 1, N do one_by_one[i] = blocking_fetch(URL) end
+for i = 1, N do one_by_one[i] = blocking_fetch(URL); progress(i) end
 local sync_time = now() - start
 report("blocking_fetch, one by one:", sync_time, one_by_one)
 
 local sem = semaphore(LIMIT)
-local function fetch_one(url) return sem:with(fetch, url) end
+local done = 0
+local function fetch_one(url)
+  local r = sem:with(fetch, url)
+  done = done + 1; progress(done)
+  return r
+end
 start = now()
 local tasks = {}
 for i = 1, N do tasks[i] = spawn(fetch_one, URL) end

@@ -35,9 +35,20 @@ pid=$!
 for _ in $(seq 50); do grep -q serving serve.txt 2>/dev/null && break; sleep 0.1; done
 url=$(sed -n 's/.*serving on \(http:[^ ]*\).*/\1/p' serve.txt)
 "$LR" index.lua "$url/status/404" 6 3 >out2.txt 2>&1 || true
-kill -INT "$pid"; wait "$pid" || true
 cat out2.txt
 check "arguments: URL, count, limit" grep -q "^6 requests to $url/status/404, at most 3 at once$" out2.txt
 check "status counts" [ "$(grep -c '(6 x 404)' out2.txt)" -eq 2 ]
+check "no progress lines when stderr is not a terminal" [ "$(grep -c '/6' out2.txt)" -eq 0 ]
+
+# on a terminal, progress on stderr: "  k/N" redrawn after each request
+if script -qec true /dev/null >/dev/null 2>&1; then
+  script -qec "$LR index.lua $url/get 4 2 >/dev/null" /dev/null >tty.txt 2>&1 || true
+  check "progress on a terminal: 1/4 .. 3/4 in both halves" \
+    [ "$(grep -ao '  [123]/4' tty.txt | wc -l)" -eq 6 ]
+  check "the progress line is cleared at the end" grep -aq $'\e\[K' tty.txt
+else
+  echo "skipped: the progress check needs a pseudo-terminal (script(1) could not open one)"
+fi
+kill -INT "$pid"; wait "$pid" || true
 [ "$failed" -eq 0 ] && echo "all index.lua checks passed"
 [ "$failed" -eq 0 ]
