@@ -2,8 +2,12 @@
  * on libuv's thread pool (uv_queue_work) while the calling task waits, so
  * CPU-bound work can use other cores.  Nothing is shared: the function
  * travels as bytecode, arguments and results by value (nil, booleans,
- * numbers, strings, and tables of those). */
+ * numbers, strings, and tables of those), and so do error values that are
+ * not strings.  Everything the worker does runs in a protected call, so
+ * running out of memory there is an error the caller gets, not a panic. */
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,15 +17,18 @@
 
 #define MAX_DEPTH 100
 
+static const char OOM[] = "out of memory";  /* put()'s answer when a buffer cannot grow */
+
 typedef struct {
   char *p;
   size_t len, cap;
 } sbuf;
 
 static int sb_add(sbuf *b, const void *s, size_t n) {
+  if (n > SIZE_MAX - b->len) return -1;
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n) cap *= 2;
+    while (cap < b->len + n) cap = cap > SIZE_MAX / 2 ? b->len + n : cap * 2;
     char *p = realloc(b->p, cap);
     if (!p) return -1;
     b->p = p;
@@ -39,30 +46,30 @@ static const char *put(lua_State *L, sbuf *b, int idx, int depth) {
   char tag;
   idx = lua_absindex(L, idx);
   switch (lua_type(L, idx)) {
-    case LUA_TNIL: tag = 'n'; return sb_add(b, &tag, 1) ? "out of memory" : NULL;
-    case LUA_TBOOLEAN: tag = lua_toboolean(L, idx) ? 't' : 'f'; return sb_add(b, &tag, 1) ? "out of memory" : NULL;
+    case LUA_TNIL: tag = 'n'; return sb_add(b, &tag, 1) ? OOM : NULL;
+    case LUA_TBOOLEAN: tag = lua_toboolean(L, idx) ? 't' : 'f'; return sb_add(b, &tag, 1) ? OOM : NULL;
     case LUA_TNUMBER:
       if (lua_isinteger(L, idx)) {
         lua_Integer i = lua_tointeger(L, idx);
         tag = 'i';
-        return (sb_add(b, &tag, 1) || sb_add(b, &i, sizeof i)) ? "out of memory" : NULL;
+        return (sb_add(b, &tag, 1) || sb_add(b, &i, sizeof i)) ? OOM : NULL;
       } else {
         lua_Number d = lua_tonumber(L, idx);
         tag = 'd';
-        return (sb_add(b, &tag, 1) || sb_add(b, &d, sizeof d)) ? "out of memory" : NULL;
+        return (sb_add(b, &tag, 1) || sb_add(b, &d, sizeof d)) ? OOM : NULL;
       }
     case LUA_TSTRING: {
       size_t n;
       const char *s = lua_tolstring(L, idx, &n);
       tag = 's';
-      return (sb_add(b, &tag, 1) || sb_add(b, &n, sizeof n) || sb_add(b, s, n)) ? "out of memory" : NULL;
+      return (sb_add(b, &tag, 1) || sb_add(b, &n, sizeof n) || sb_add(b, s, n)) ? OOM : NULL;
     }
     case LUA_TTABLE: {
       if (depth >= MAX_DEPTH) return "tables nested too deeply (a cycle?)";
       if (!lua_checkstack(L, 12)) return "tables nested too deeply";
       lr__response_settle(L, idx);  /* a response travels with its headers */
       tag = '{';
-      if (sb_add(b, &tag, 1)) return "out of memory";
+      if (sb_add(b, &tag, 1)) return OOM;
       lua_pushnil(L);
       while (lua_next(L, idx)) {
         const char *e = put(L, b, -2, depth + 1);
@@ -71,7 +78,7 @@ static const char *put(lua_State *L, sbuf *b, int idx, int depth) {
         lua_pop(L, 1);
       }
       tag = '}';
-      return sb_add(b, &tag, 1) ? "out of memory" : NULL;
+      return sb_add(b, &tag, 1) ? OOM : NULL;
     }
     case LUA_TFUNCTION: return "a function cannot be sent to a worker thread";
     case LUA_TTHREAD: return "a coroutine cannot be sent to a worker thread";
@@ -115,12 +122,18 @@ static int get(lua_State *L, const char *p, size_t len, size_t *pos) {
 typedef struct {
   uv_work_t req;
   lr_runtime *rt;
-  lr_task *task;   /* NULL once the waiting task has gone (cancelled) */
-  sbuf code, args, results;
+  lr_task *task;     /* NULL once the waiting task has gone (cancelled) */
+  sbuf code, args, results;  /* results: the values, or the error value */
   int nargs, nresults;
-  int ok;
-  char *error;     /* message and the worker's traceback */
-  atomic_int stop; /* set when nobody waits any more: the worker gives up */
+  int ok;            /* the call returned: its values are in results */
+  int error_value;   /* it raised a value that travels: in results */
+  char *error;       /* else the message (a string error with the worker's traceback) */
+  int bad_arg;       /* the argument that cannot travel, and why */
+  const char *bad_why;
+  uv_mutex_t mu;     /* guards L and stop between the worker and the main thread */
+  lua_State *L;      /* the worker's state while it runs, else NULL */
+  int stop;          /* nobody waits any more: the worker gives up */
+  atomic_int hooking;  /* the main thread is setting the stop hook on L */
 } job_t;
 
 static void job_free(job_t *j) {
@@ -128,6 +141,7 @@ static void job_free(job_t *j) {
   free(j->args.p);
   free(j->results.p);
   free(j->error);
+  uv_mutex_destroy(&j->mu);
   free(j);
 }
 
@@ -136,66 +150,141 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
   return sb_add(ud, p, sz);
 }
 
+/* A string error gets the worker's traceback; any other value stays as it
+ * is, to travel back by value. */
 static int traceback(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  luaL_traceback(L, L, msg, 1);
+  if (lua_type(L, 1) != LUA_TSTRING) return 1;
+  luaL_traceback(L, L, lua_tostring(L, 1), 1);
   return 1;
 }
 
 static void fail(job_t *j, const char *msg) {
   j->ok = 0;
-  j->error = strdup(msg ? msg : "offload: unknown error");
+  j->error_value = 0;
+  free(j->error);
+  j->error = strdup(msg ? msg : "offload: unknown error");  /* NULL: reported as out of memory */
 }
 
-/* Checked every few thousand instructions: a cancelled job stops early,
- * so it does not hold a core (or the process's exit) for nothing. */
+/* ---- in the worker thread ----------------------------------------------------- */
+
+/* Set by the main thread only once the job is cancelled (stop_job), as
+ * lua.c does for Ctrl-C: a hook set all along would slow every instruction. */
 static void stop_hook(lua_State *L, lua_Debug *ar) {
-  job_t *j = *(job_t **)lua_getextraspace(L);
   (void)ar;
-  if (atomic_load(&j->stop)) luaL_error(L, "offload: cancelled");
+  lua_sethook(L, stop_hook, LUA_MASKCOUNT, 1000);  /* again, if the code catches it */
+  luaL_error(L, "offload: cancelled");
 }
 
-/* In a pool thread: a fresh state, the function, the arguments, the call. */
-static void work(uv_work_t *req) {
-  job_t *j = req->data;
-  lua_State *L = luaL_newstate();
-  if (!L) { fail(j, "offload: cannot create a Lua state"); return; }
-  *(job_t **)lua_getextraspace(L) = j;
-  lua_sethook(L, stop_hook, LUA_MASKCOUNT, 10000);
-  luaL_openlibs(L);
-  lua_pushcfunction(L, traceback);
-  if (luaL_loadbufferx(L, j->code.p, j->code.len, "=offload", "b") != LUA_OK) {
-    fail(j, lua_tostring(L, -1));
-    lua_close(L);
+/* lua_sethook from the main thread walks the state's call frames, and the
+ * collector frees spare frames: a free waits while the hook is being set
+ * (the fences pair with stop_job's). */
+static void *worker_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  job_t *j = ud;
+  (void)osize;
+  if (nsize == 0) {
+    if (ptr) {
+      atomic_thread_fence(memory_order_seq_cst);
+      if (atomic_load_explicit(&j->hooking, memory_order_relaxed)) {
+        uv_mutex_lock(&j->mu);
+        uv_mutex_unlock(&j->mu);
+      }
+      free(ptr);
+    }
+    return NULL;
+  }
+  return realloc(ptr, nsize);
+}
+
+/* The error value at the top of the stack: a string as the message, any
+ * other value by copy when it can travel. */
+static void keep_error(lua_State *L, job_t *j) {
+  if (lua_type(L, -1) == LUA_TSTRING) { fail(j, lua_tostring(L, -1)); return; }
+  j->results.len = 0;
+  const char *e = put(L, &j->results, -1, 0);
+  if (!e) {
+    j->ok = 0;
+    j->error_value = 1;
     return;
   }
+  if (e == OOM) luaL_error(L, "not enough memory");
+  lua_pushfstring(L, "offload: the worker raised a %s value that cannot travel back (%s)",
+                  luaL_typename(L, -1), e);
+  fail(j, lua_tostring(L, -1));
+}
+
+/* The whole job, under the protected call in work(). */
+static int worker_main(lua_State *L) {
+  job_t *j = lua_touserdata(L, 1);
+  luaL_openlibs(L);
+  lua_pushcfunction(L, traceback);  /* 2 */
+  if (luaL_loadbufferx(L, j->code.p, j->code.len, "=offload", "b") != LUA_OK) return lua_error(L);
+  luaL_checkstack(L, j->nargs, "too many arguments");
   size_t pos = 0;
-  for (int i = 0; i < j->nargs; i++) get(L, j->args.p, j->args.len, &pos);
-  if (lua_pcall(L, j->nargs, LUA_MULTRET, 1) != LUA_OK) {
-    fail(j, lua_tostring(L, -1));
-    lua_close(L);
-    return;
+  for (int i = 0; i < j->nargs; i++)
+    if (!get(L, j->args.p, j->args.len, &pos)) return luaL_error(L, "malformed arguments");
+  if (lua_pcall(L, j->nargs, LUA_MULTRET, 2) != LUA_OK) {
+    keep_error(L, j);
+    return 0;
   }
   int top = lua_gettop(L);
-  j->nresults = top - 1;
-  j->ok = 1;
-  for (int i = 2; i <= top; i++) {
+  for (int i = 3; i <= top; i++) {
     const char *e = put(L, &j->results, i, 0);
+    if (e == OOM) return luaL_error(L, "not enough memory");
     if (e) {
-      char msg[160];
-      snprintf(msg, sizeof msg, "offload: result #%d: %s", i - 1, e);
-      fail(j, msg);
-      break;
+      lua_pushfstring(L, "offload: result #%d: %s", i - 2, e);
+      fail(j, lua_tostring(L, -1));
+      return 0;
     }
   }
+  j->nresults = top - 2;
+  j->ok = 1;
+  return 0;
+}
+
+/* In a pool thread: a fresh state, published for stop_job, the job. */
+static void work(uv_work_t *req) {
+  job_t *j = req->data;
+  lua_State *L = lua_newstate(worker_alloc, j);
+  if (!L) { fail(j, "offload: not enough memory for the worker's Lua state"); return; }
+  uv_mutex_lock(&j->mu);
+  int stop = j->stop;
+  if (!stop) j->L = L;
+  uv_mutex_unlock(&j->mu);
+  if (stop) {
+    fail(j, "offload: cancelled");
+  } else {
+    lua_pushcfunction(L, worker_main);
+    lua_pushlightuserdata(L, j);
+    int st = lua_pcall(L, 1, 0, 0);
+    if (st == LUA_ERRMEM) fail(j, "offload: not enough memory in the worker thread");
+    else if (st != LUA_OK) fail(j, lua_tostring(L, -1));
+    uv_mutex_lock(&j->mu);  /* never hooked once closed */
+    j->L = NULL;
+    uv_mutex_unlock(&j->mu);
+  }
   lua_close(L);
+}
+
+/* ---- in the main thread ---------------------------------------------------------- */
+
+/* Stops a job that nobody waits for: the worker raises at its next
+ * instruction, call or return. */
+static void stop_job(job_t *j) {
+  uv_mutex_lock(&j->mu);
+  j->stop = 1;  /* a worker that has not published its state yet sees it */
+  if (j->L) {
+    atomic_store(&j->hooking, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    lua_sethook(j->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    atomic_store(&j->hooking, 0);
+  }
+  uv_mutex_unlock(&j->mu);
 }
 
 static void after_work(uv_work_t *req, int status) {
   job_t *j = req->data;
   j->rt->jobs--;
-  if (status == UV_ECANCELED && j->ok == 0 && !j->error) fail(j, "offload: cancelled");
+  if (status == UV_ECANCELED && !j->ok && !j->error_value && !j->error) fail(j, "offload: cancelled");
   if (!j->task) { job_free(j); return; }  /* nobody waits any more */
   lr__wake(j->rt, j->task, LR_WAKE_OK);
 }
@@ -203,9 +292,24 @@ static void after_work(uv_work_t *req, int status) {
 void lr__offload_cleanup(lr_runtime *rt, lr_task *t) {
   (void)rt;
   job_t *j = t->park_data;
-  j->task = NULL;                /* the pool thread may still run it: */
-  atomic_store(&j->stop, 1);     /* then it stops at its next hook */
+  j->task = NULL;                  /* the pool thread may still run it: */
+  stop_job(j);                     /* then it stops soon */
   uv_cancel((uv_req_t *)&j->req);  /* if not started, it never will */
+}
+
+/* The job's results, or its error value, pushed (protected: it allocates). */
+static int push_outcome(lua_State *L) {
+  job_t *j = lua_touserdata(L, 1);
+  if (!j->ok && !j->error_value) {
+    lua_pushstring(L, j->error ? j->error : "offload: not enough memory");
+    return 1;
+  }
+  int n = j->ok ? j->nresults : 1;
+  luaL_checkstack(L, n, "offload: too many results");
+  size_t pos = 0;
+  for (int i = 0; i < n; i++)
+    if (!get(L, j->results.p, j->results.len, &pos)) return luaL_error(L, "offload: malformed results");
+  return n;
 }
 
 static int offload_k(lua_State *L, int status, lua_KContext ctx) {
@@ -215,17 +319,60 @@ static int offload_k(lua_State *L, int status, lua_KContext ctx) {
   lr_runtime *rt = lr__runtime(L);
   if (t->wake != LR_WAKE_OK) lr__check_cancel(L, rt, t);  /* the job was let go */
   if (t->cancel_requested) { job_free(j); lr__check_cancel(L, rt, t); }
-  if (!j->ok) {
-    lua_pushstring(L, j->error);
-    job_free(j);
-    return lua_error(L);
-  }
-  size_t pos = 0;
-  int n = j->nresults;
-  luaL_checkstack(L, n, "offload: too many results");
-  for (int i = 0; i < n; i++) get(L, j->results.p, j->results.len, &pos);
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, push_outcome);
+  lua_pushlightuserdata(L, j);
+  int st = lua_pcall(L, 1, LUA_MULTRET, 0);
+  int ok = j->ok;
   job_free(j);
-  return n;
+  if (st != LUA_OK || !ok) return lua_error(L);
+  return lua_gettop(L) - base;
+}
+
+/* Copies the arguments and dumps the function into the job (protected:
+ * a response's headers are built as it travels). */
+static int pack(lua_State *L) {
+  job_t *j = lua_touserdata(L, 1);
+  for (int i = 3; i <= j->nargs + 2; i++) {
+    const char *e = put(L, &j->args, i, 0);
+    if (e == OOM) return luaL_error(L, "not enough memory");
+    if (e) { j->bad_arg = i - 1; j->bad_why = e; return 0; }
+  }
+  lua_pushvalue(L, 2);
+  if (lua_dump(L, dump_writer, &j->code, 0) != 0) return luaL_error(L, "not enough memory");
+  return 0;
+}
+
+/* libuv starts its pool on the first job and aborts if a thread cannot be
+ * created (ENOMEM under `ulimit -v`): first create as many threads with the
+ * same stacks here, where failing is an error.  glibc keeps the stacks of
+ * joined threads for reuse, so the pool's threads then get them. */
+static atomic_int pool_checked;
+static uv_sem_t probe_go;
+
+static void probe_thread(void *arg) {
+  (void)arg;
+  uv_sem_wait(&probe_go);
+}
+
+static int pool_can_start(void) {
+  if (atomic_load(&pool_checked)) return 1;
+  const char *env = getenv("UV_THREADPOOL_SIZE");
+  long n = env ? strtol(env, NULL, 10) : 4;
+  if (n < 1) n = 1;
+  if (n > 1024) n = 1024;
+  uv_thread_t *th = malloc((size_t)n * sizeof *th);
+  if (!th || uv_sem_init(&probe_go, 0) != 0) { free(th); return 0; }
+  uv_thread_options_t opt = {UV_THREAD_HAS_STACK_SIZE, 8u << 20};  /* libuv's pool stack */
+  long made = 0;
+  while (made < n && uv_thread_create_ex(&th[made], &opt, probe_thread, NULL) == 0) made++;
+  for (long i = 0; i < made; i++) uv_sem_post(&probe_go);
+  for (long i = 0; i < made; i++) uv_thread_join(&th[i]);
+  uv_sem_destroy(&probe_go);
+  free(th);
+  if (made < n) return 0;
+  atomic_store(&pool_checked, 1);
+  return 1;
 }
 
 /* offload(fn, ...) -> fn(...)'s results, computed on a worker thread */
@@ -246,23 +393,35 @@ static int l_offload(lua_State *L) {
   lr__check_cancel(L, rt, t);
   if (!lua_isyieldable(L))
     return luaL_error(L, "offload: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  luaL_checkstack(L, nargs + 3, "offload: too many arguments");
   job_t *j = calloc(1, sizeof *j);
   if (!j) return luaL_error(L, "offload: not enough memory");
+  if (uv_mutex_init(&j->mu) != 0) {
+    free(j);
+    return luaL_error(L, "offload: cannot start the work");
+  }
   j->rt = rt;
   j->task = t;
   j->nargs = nargs;
   j->req.data = j;
-  for (int i = 2; i <= nargs + 1; i++) {
-    const char *e = put(L, &j->args, i, 0);
-    if (e) {
-      job_free(j);
-      return luaL_argerror(L, i, e);
-    }
+  lua_pushcfunction(L, pack);
+  lua_pushlightuserdata(L, j);
+  for (int i = 1; i <= nargs + 1; i++) lua_pushvalue(L, i);
+  if (lua_pcall(L, nargs + 2, 0, 0) != LUA_OK) {
+    job_free(j);
+    return luaL_error(L, "offload: not enough memory");
   }
-  lua_pushvalue(L, 1);
-  int dumped = lua_dump(L, dump_writer, &j->code, 0);
-  lua_pop(L, 1);
-  if (dumped != 0 || uv_queue_work(&rt->loop, &j->req, work, after_work) != 0) {
+  if (j->bad_arg) {
+    int i = j->bad_arg;
+    const char *why = j->bad_why;
+    job_free(j);
+    return luaL_argerror(L, i, why);
+  }
+  if (!pool_can_start()) {
+    job_free(j);
+    return luaL_error(L, "offload: not enough memory to start the worker threads");
+  }
+  if (uv_queue_work(&rt->loop, &j->req, work, after_work) != 0) {
     job_free(j);
     return luaL_error(L, "offload: cannot start the work");
   }
