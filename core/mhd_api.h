@@ -10,8 +10,8 @@
   X(MHD_add_response_header) X(MHD_create_response_from_buffer)                     \
   X(MHD_create_response_from_buffer_with_free_callback)                             \
   X(MHD_create_response_from_callback) X(MHD_destroy_response)                      \
-  X(MHD_get_connection_info) X(MHD_get_connection_values) X(MHD_get_daemon_info)    \
-  X(MHD_get_reason_phrase_for) X(MHD_lookup_connection_value) X(MHD_queue_response) \
+  X(MHD_get_connection_info) X(MHD_get_connection_values_n) X(MHD_get_daemon_info)    \
+  X(MHD_get_reason_phrase_for) X(MHD_lookup_connection_value_n) X(MHD_queue_response) \
   X(MHD_resume_connection) X(MHD_start_daemon) X(MHD_stop_daemon)                  \
   X(MHD_suspend_connection)
 
@@ -34,10 +34,10 @@ int lr__mhd_load(char *err, size_t errlen);
 #define MHD_create_response_from_callback lr__mhd.MHD_create_response_from_callback
 #define MHD_destroy_response lr__mhd.MHD_destroy_response
 #define MHD_get_connection_info lr__mhd.MHD_get_connection_info
-#define MHD_get_connection_values lr__mhd.MHD_get_connection_values
+#define MHD_get_connection_values_n lr__mhd.MHD_get_connection_values_n
 #define MHD_get_daemon_info lr__mhd.MHD_get_daemon_info
 #define MHD_get_reason_phrase_for lr__mhd.MHD_get_reason_phrase_for
-#define MHD_lookup_connection_value lr__mhd.MHD_lookup_connection_value
+#define MHD_lookup_connection_value_n lr__mhd.MHD_lookup_connection_value_n
 #define MHD_queue_response lr__mhd.MHD_queue_response
 #define MHD_resume_connection lr__mhd.MHD_resume_connection
 #define MHD_start_daemon lr__mhd.MHD_start_daemon

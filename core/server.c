@@ -29,12 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "cjson_api.h"
 #include "mhd_api.h"
 
 #include "lr.h"
@@ -85,6 +85,7 @@ typedef struct {
   unsigned seen : 1;        /* the headers-only first call is done */
   unsigned suspended : 1;   /* /delay: its timer has been asked for */
   unsigned too_big : 1;
+  uint64_t due;             /* /delay: when it may be answered (uv_hrtime) */
 } lr_req;
 
 /* ---- the uv thread: timers for /delay ----------------------------------- */
@@ -201,18 +202,103 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
   return send_response(c, status, r, "text/plain; charset=utf-8");
 }
 
-/* Sends j (and frees it), with one extra header if name is not NULL; a NULL
- * j means building it ran out of memory. */
-static enum MHD_Result send_json_h(struct MHD_Connection *c, unsigned status, cJSON *j,
+/* JSON output, written here rather than through cJSON: what the echo shows
+ * may hold NUL bytes and invalid UTF-8, and a C string keeps neither.  An
+ * allocation failure marks the writer failed; the caller then answers 500. */
+typedef struct {
+  char *buf;
+  size_t len, cap;
+  int failed;
+  int indent;
+  int first;                /* no member yet in the innermost object or list */
+} jw;
+
+static char *jw_room(jw *w, size_t n) {
+  if (w->failed) return NULL;
+  if (w->cap - w->len < n) {
+    size_t cap = w->cap ? w->cap : 512;
+    while (cap - w->len < n) {
+      if (cap > SIZE_MAX / 2) {
+        w->failed = 1;
+        return NULL;
+      }
+      cap *= 2;
+    }
+    char *b = realloc(w->buf, cap);
+    if (!b) {
+      w->failed = 1;
+      return NULL;
+    }
+    w->buf = b;
+    w->cap = cap;
+  }
+  return w->buf + w->len;
+}
+
+static void jw_raw(jw *w, const char *s, size_t n) {
+  char *d = jw_room(w, n);
+  if (!d) return;
+  memcpy(d, s, n);
+  w->len += n;
+}
+
+/* A string value; invalid UTF-8 shows as U+FFFD (the echo must stay JSON). */
+static void jw_str(jw *w, const char *s, size_t n) {
+  if (n > (SIZE_MAX - 2) / 6) {
+    w->failed = 1;
+    return;
+  }
+  char *d = jw_room(w, LR_JSON_QUOTE_MAX(n));
+  if (d) w->len += lr__json_quote(d, s, n, 1, NULL);
+}
+
+static void jw_newline(jw *w) {
+  jw_raw(w, "\n", 1);
+  for (int i = 0; i < w->indent; i++) jw_raw(w, "  ", 2);
+}
+
+static void jw_open(jw *w, char bracket) {
+  jw_raw(w, &bracket, 1);
+  w->indent++;
+  w->first = 1;
+}
+
+static void jw_close(jw *w, char bracket) {
+  w->indent--;
+  if (!w->first) jw_newline(w);
+  jw_raw(w, &bracket, 1);
+  w->first = 0;
+}
+
+static void jw_item(jw *w) {  /* before each member of an object or list */
+  if (!w->first) jw_raw(w, ",", 1);
+  w->first = 0;
+  jw_newline(w);
+}
+
+static void jw_key(jw *w, const char *k, size_t n) {
+  jw_item(w);
+  jw_str(w, k, n);
+  jw_raw(w, ": ", 2);
+}
+
+static void jw_kstr(jw *w, const char *k, const char *v) {
+  jw_key(w, k, strlen(k));
+  jw_str(w, v, strlen(v));
+}
+
+/* Sends the text in w (and frees it), with one extra header if name is not
+ * NULL; a failed writer answers 500. */
+static enum MHD_Result send_json_h(struct MHD_Connection *c, unsigned status, jw *w,
                                    const char *name, const char *value) {
-  char *out = j ? cJSON_Print(j) : NULL;
-  cJSON_Delete(j);
-  if (!out) return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-  size_t n = strlen(out);
-  out[n] = '\n';  /* replaces the terminator: curl output then ends a line */
-  struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(n + 1, out, cJSON_free);
+  jw_raw(w, "\n", 1);  /* curl output then ends a line */
+  if (w->failed) {
+    free(w->buf);
+    return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+  }
+  struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(w->len, w->buf, free);
   if (!r) {
-    cJSON_free(out);
+    free(w->buf);
     return MHD_NO;
   }
   if (name && MHD_add_response_header(r, name, value) != MHD_YES) {
@@ -222,106 +308,148 @@ static enum MHD_Result send_json_h(struct MHD_Connection *c, unsigned status, cJ
   return send_response(c, status, r, "application/json");
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSON *j) {
-  return send_json_h(c, status, j, NULL, NULL);
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, jw *w) {
+  return send_json_h(c, status, w, NULL, NULL);
 }
 
-static cJSON *error_json(const char *msg) {
-  cJSON *j = cJSON_CreateObject();
-  if (j && !cJSON_AddStringToObject(j, "error", msg)) {
-    cJSON_Delete(j);
-    j = NULL;
-  }
-  return j;
+static jw error_json(const char *msg) {
+  jw w = {0};
+  jw_open(&w, '{');
+  jw_kstr(&w, "error", msg);
+  jw_close(&w, '}');
+  return w;
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *msg) {
-  return send_json(c, status, error_json(msg));
+  jw w = error_json(msg);
+  return send_json(c, status, &w);
 }
 
 /* ---- the request echo ---------------------------------------------------- */
 
-typedef struct { cJSON *obj; int failed; } kv_acc;
+/* One header or query argument, with lengths: either may hold a NUL byte. */
+typedef struct {
+  const char *key, *value;
+  size_t klen, vlen;
+  size_t order;
+} kv;
+
+typedef struct {
+  kv *v;
+  size_t n, cap;
+  int failed;
+} kv_list;
+
+static enum MHD_Result add_kv(void *cls, enum MHD_ValueKind kind, const char *key, size_t klen,
+                              const char *value, size_t vlen) {
+  (void)kind;
+  kv_list *l = cls;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 16;
+    kv *v = realloc(l->v, cap * sizeof *v);
+    if (!v) {
+      l->failed = 1;
+      return MHD_NO;
+    }
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n] = (kv){key ? key : "", value ? value : "", key ? klen : 0, value ? vlen : 0, l->n};
+  l->n++;
+  return MHD_YES;
+}
+
+static int key_cmp(const kv *a, const kv *b, int fold) {
+  size_t n = a->klen < b->klen ? a->klen : b->klen;
+  for (size_t i = 0; i < n; i++) {
+    int x = (unsigned char)a->key[i], y = (unsigned char)b->key[i];
+    if (fold) {
+      x = tolower(x);
+      y = tolower(y);
+    }
+    if (x != y) return x < y ? -1 : 1;
+  }
+  return a->klen < b->klen ? -1 : a->klen > b->klen;
+}
+
+/* By name, then in the order they came: repeats sit together, in order. */
+static int by_key(const void *a, const void *b) {
+  int c = key_cmp(a, b, 0);
+  return c ? c : ((const kv *)a)->order < ((const kv *)b)->order ? -1 : 1;
+}
+
+static int by_name(const void *a, const void *b) {
+  int c = key_cmp(a, b, 1);
+  return c ? c : ((const kv *)a)->order < ((const kv *)b)->order ? -1 : 1;
+}
+
+/* Query arguments (sorted by name): a repeated name becomes a list, as in
+ * httpbin. */
+static void jw_args(jw *w, kv_list *l) {
+  qsort(l->v, l->n, sizeof *l->v, by_key);
+  jw_open(w, '{');
+  for (size_t i = 0, j; i < l->n; i = j) {
+    for (j = i + 1; j < l->n && key_cmp(&l->v[i], &l->v[j], 0) == 0;) j++;
+    jw_key(w, l->v[i].key, l->v[i].klen);
+    if (j - i == 1) {
+      jw_str(w, l->v[i].value, l->v[i].vlen);
+      continue;
+    }
+    jw_open(w, '[');
+    for (size_t k = i; k < j; k++) {
+      jw_item(w);
+      jw_str(w, l->v[k].value, l->v[k].vlen);
+    }
+    jw_close(w, ']');
+  }
+  jw_close(w, '}');
+}
 
 /* Headers as httpbin shows them: Title-Case, repeats joined with ", ". */
-static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *value) {
-  (void)kind;
-  kv_acc *a = cls;
-  char name[256];
-  size_t n = strlen(key);
-  if (n < sizeof name) {
+static void jw_headers(jw *w, kv_list *l) {
+  qsort(l->v, l->n, sizeof *l->v, by_name);
+  jw_open(w, '{');
+  for (size_t i = 0, j; i < l->n; i = j) {
+    for (j = i + 1; j < l->n && key_cmp(&l->v[i], &l->v[j], 1) == 0;) j++;
+    size_t n = l->v[i].klen, total = 0;
+    for (size_t k = i; k < j; k++) total += l->v[k].vlen + 2;
+    char *name = malloc(n + 1), *joined = malloc(total + 1);
+    if (!name || !joined) {
+      free(name);
+      free(joined);
+      w->failed = 1;
+      return;
+    }
     int up = 1;
-    for (size_t i = 0; i <= n; i++) {
-      char ch = key[i];
-      name[i] = up ? (char)toupper((unsigned char)ch) : (char)tolower((unsigned char)ch);
+    for (size_t k = 0; k < n; k++) {
+      char ch = l->v[i].key[k];
+      name[k] = up ? (char)toupper((unsigned char)ch) : (char)tolower((unsigned char)ch);
       up = ch == '-';
     }
-    key = name;
-  }
-  if (!value) value = "";
-  cJSON *old = cJSON_GetObjectItemCaseSensitive(a->obj, key);
-  if (cJSON_IsString(old)) {
-    size_t len = strlen(old->valuestring) + strlen(value) + 3;
-    char *joined = malloc(len);
-    cJSON *item = joined ? (snprintf(joined, len, "%s, %s", old->valuestring, value),
-                            cJSON_CreateString(joined))
-                         : NULL;
-    free(joined);
-    if (!item || !cJSON_ReplaceItemInObjectCaseSensitive(a->obj, key, item)) {
-      cJSON_Delete(item);
-      a->failed = 1;
-    }
-  } else if (!cJSON_AddStringToObject(a->obj, key, value)) {
-    a->failed = 1;
-  }
-  return a->failed ? MHD_NO : MHD_YES;
-}
-
-/* Query arguments: a repeated name becomes a list, as in httpbin. */
-static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                               const char *value) {
-  (void)kind;
-  kv_acc *a = cls;
-  cJSON *v = cJSON_CreateString(value ? value : "");
-  cJSON *old = cJSON_GetObjectItemCaseSensitive(a->obj, key);
-  if (!v) {
-    a->failed = 1;
-  } else if (!old) {
-    if (!cJSON_AddItemToObject(a->obj, key, v)) a->failed = 1;
-  } else if (cJSON_IsArray(old)) {
-    if (!cJSON_AddItemToArray(old, v)) a->failed = 1;
-  } else {
-    cJSON *list = cJSON_CreateArray();
-    if (!list || !cJSON_AddItemToArray(list, v)) {
-      cJSON_Delete(list);
-      a->failed = 1;
-    } else {
-      v = NULL;  /* owned by list now */
-      cJSON *first = cJSON_DetachItemFromObjectCaseSensitive(a->obj, key);
-      if (!cJSON_InsertItemInArray(list, 0, first)) {  /* the first value stays first */
-        cJSON_Delete(first);
-        cJSON_Delete(list);
-        a->failed = 1;
-      } else if (!cJSON_AddItemToObject(a->obj, key, list)) {
-        cJSON_Delete(list);
-        a->failed = 1;
+    size_t len = 0;
+    for (size_t k = i; k < j; k++) {
+      if (k > i) {
+        memcpy(joined + len, ", ", 2);
+        len += 2;
       }
+      memcpy(joined + len, l->v[k].value, l->v[k].vlen);
+      len += l->v[k].vlen;
     }
+    jw_key(w, name, n);
+    jw_str(w, joined, len);
+    free(name);
+    free(joined);
   }
-  if (a->failed) cJSON_Delete(v);
-  return a->failed ? MHD_NO : MHD_YES;
+  jw_close(w, '}');
 }
 
-static cJSON *collect(struct MHD_Connection *c, enum MHD_ValueKind kind, MHD_KeyValueIterator it) {
-  kv_acc a = {cJSON_CreateObject(), 0};
-  if (!a.obj) return NULL;
-  MHD_get_connection_values(c, kind, it, &a);
-  if (a.failed) {
-    cJSON_Delete(a.obj);
-    return NULL;
-  }
-  return a.obj;
+static void jw_values(jw *w, struct MHD_Connection *c, enum MHD_ValueKind kind) {
+  kv_list l = {0};
+  MHD_get_connection_values_n(c, kind, add_kv, &l);
+  if (l.failed) w->failed = 1;
+  else if (kind == MHD_HEADER_KIND) jw_headers(w, &l);
+  else jw_args(w, &l);
+  free(l.v);
 }
 
 static void client_ip(struct MHD_Connection *c, char *buf, size_t n) {
@@ -334,40 +462,68 @@ static void client_ip(struct MHD_Connection *c, char *buf, size_t n) {
     snprintf(buf, n, "unknown");
 }
 
-/* {"args", "headers", "origin", "url", "method"} and, for /anything, "data". */
-static cJSON *echo(lr_server *s, struct MHD_Connection *c, lr_req *r, const char *method,
-                   int with_data) {
-  cJSON *j = cJSON_CreateObject();
-  cJSON *args = collect(c, MHD_GET_ARGUMENT_KIND, add_arg);
-  cJSON *headers = collect(c, MHD_HEADER_KIND, add_header);
-  int ok = j && args && headers;
-  if (ok) {
-    ok = cJSON_AddItemToObject(j, "args", args);
-    if (ok) args = NULL;
-    ok = ok && cJSON_AddItemToObject(j, "headers", headers);
-    if (ok) headers = NULL;
+/* A body that is not UTF-8 shows as a base64 data URL, as in httpbin. */
+static void jw_body(jw *w, const char *b, size_t n) {
+  size_t bad;
+  char *d = n <= (SIZE_MAX - 2) / 6 ? jw_room(w, LR_JSON_QUOTE_MAX(n)) : NULL;
+  if (!d) {
+    w->failed = 1;
+    return;
   }
-  if (ok && with_data) {
-    /* the body as a string; it stops at a NUL byte (a JSON string cannot hold one raw) */
-    ok = cJSON_AddStringToObject(j, "data", r->body ? r->body : "") != NULL;
+  size_t q = lr__json_quote(d, b, n, 0, &bad);
+  if (q) {
+    w->len += q;
+    return;
+  }
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char prefix[] = "\"data:application/octet-stream;base64,";
+  jw_raw(w, prefix, sizeof prefix - 1);
+  const unsigned char *p = (const unsigned char *)b;
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned long v = (unsigned long)p[i] << 16 | (i + 1 < n ? (unsigned long)p[i + 1] << 8 : 0) |
+                      (i + 2 < n ? p[i + 2] : 0);
+    char out[4] = {b64[v >> 18], b64[(v >> 12) & 63], i + 1 < n ? b64[(v >> 6) & 63] : '=',
+                   i + 2 < n ? b64[v & 63] : '='};
+    jw_raw(w, out, 4);
+  }
+  jw_raw(w, "\"", 1);
+}
+
+/* {"args", "headers", "origin", "url", "method"} and, for /anything, "data". */
+static jw echo(lr_server *s, struct MHD_Connection *c, lr_req *r, const char *method,
+               int with_data) {
+  jw w = {0};
+  jw_open(&w, '{');
+  jw_key(&w, "args", 4);
+  jw_values(&w, c, MHD_GET_ARGUMENT_KIND);
+  jw_key(&w, "headers", 7);
+  jw_values(&w, c, MHD_HEADER_KIND);
+  if (with_data) {
+    jw_key(&w, "data", 4);
+    jw_body(&w, r->body ? r->body : "", r->len);
   }
   char ip[INET6_ADDRSTRLEN + 8];
   client_ip(c, ip, sizeof ip);
-  const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-  const char *uri = r->uri ? r->uri : "/";
-  size_t ulen = strlen("http://") + strlen(host ? host : s->hostport) + strlen(uri) + 1;
-  char *url = ok ? malloc(ulen) : NULL;
-  if (url) snprintf(url, ulen, "http://%s%s", host ? host : s->hostport, uri);
-  ok = ok && url && cJSON_AddStringToObject(j, "origin", ip) &&
-       cJSON_AddStringToObject(j, "url", url) && cJSON_AddStringToObject(j, "method", method);
-  free(url);
-  cJSON_Delete(args);
-  cJSON_Delete(headers);
-  if (!ok) {
-    cJSON_Delete(j);
-    return NULL;
+  jw_kstr(&w, "origin", ip);
+  const char *host = s->hostport, *uri = r->uri ? r->uri : "/";
+  size_t hlen = strlen(host);
+  (void)MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST,
+                                      strlen(MHD_HTTP_HEADER_HOST), &host, &hlen);
+  size_t ulen = strlen(uri), n = strlen("http://") + hlen + ulen;
+  char *url = malloc(n);
+  if (url) {
+    memcpy(url, "http://", 7);
+    memcpy(url + 7, host, hlen);
+    memcpy(url + 7 + hlen, uri, ulen);
+    jw_key(&w, "url", 3);
+    jw_str(&w, url, n);
+    free(url);
+  } else {
+    w.failed = 1;
   }
-  return j;
+  jw_kstr(&w, "method", method);
+  jw_close(&w, '}');
+  return w;
 }
 
 /* ---- endpoints ----------------------------------------------------------- */
@@ -376,7 +532,7 @@ static const char index_text[] =
     "lessonrun latency server (httpbin-like)\n"
     "  GET /delay/<seconds>  the /get answer after a delay (fractional, at most 60)\n"
     "  GET /bytes/<n>        n pseudo-random bytes (at most 100 MiB); ?seed=<n> repeats them\n"
-    "  ANY /status/<code>    answers with that status (100..599)\n"
+    "  ANY /status/<code>    answers with that status (200..599)\n"
     "  GET /get              the request echoed as JSON: args, headers, origin, url, method\n"
     "  ANY /anything         the same for any method, plus the body as \"data\"\n"
     "  GET /redirect/<n>     302 to /redirect/<n-1> ... then to /get (n at most 100)\n"
@@ -417,23 +573,39 @@ static int is_get(const char *method) {
 }
 
 static enum MHD_Result not_allowed(struct MHD_Connection *c) {
-  return send_json_h(c, MHD_HTTP_METHOD_NOT_ALLOWED, error_json("method not allowed (use GET or HEAD)"),
-                     MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+  jw w = error_json("method not allowed (use GET or HEAD)");
+  return send_json_h(c, MHD_HTTP_METHOD_NOT_ALLOWED, &w, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+}
+
+static enum MHD_Result send_echo(lr_server *s, struct MHD_Connection *c, lr_req *r,
+                                 const char *method, int with_data) {
+  jw w = echo(s, c, r, method, with_data);
+  return send_json(c, MHD_HTTP_OK, &w);
 }
 
 /* /delay/<s>: suspend now; the uv thread's timer resumes us, and MHD calls
  * the handler again, which then answers. */
 static enum MHD_Result delay(lr_server *s, struct MHD_Connection *c, lr_req *r, const char *arg,
                              const char *method) {
-  if (r->suspended) return send_json(c, MHD_HTTP_OK, echo(s, c, r, method, 0));
+  if (r->suspended) {
+    /* resumed by stop, not by its timer: a stopped server closes the
+     * connection rather than answer before the delay is over */
+    uv_mutex_lock(&s->mu);
+    int stopping = s->stopping;
+    uv_mutex_unlock(&s->mu);
+    if (stopping || uv_hrtime() < r->due) return MHD_NO;
+    return send_echo(s, c, r, method, 0);
+  }
   double secs;
   if (!parse_seconds(arg, &secs))
     return send_error(c, MHD_HTTP_BAD_REQUEST, "delay must be a number of seconds, e.g. /delay/1.5");
-  if (secs > MAX_DELAY_S) secs = MAX_DELAY_S;
+  if (secs > MAX_DELAY_S)
+    return send_error(c, MHD_HTTP_BAD_REQUEST, "delay must be at most 60 seconds, e.g. /delay/1.5");
   lr_delay *d = calloc(1, sizeof *d);
   if (!d) return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
   d->conn = c;
   d->due = uv_hrtime() + (uint64_t)llround(secs * 1e9);
+  r->due = d->due;
   /* Suspending under the lock means the uv thread, which must take it to
    * see this delay, cannot resume the connection before it is suspended. */
   uv_mutex_lock(&s->mu);
@@ -478,10 +650,12 @@ static enum MHD_Result bytes(lr_server *s, struct MHD_Connection *c, const char 
   uint64_t n, seed;
   if (!parse_uint(arg, UINT64_MAX / 2, &n))
     return send_error(c, MHD_HTTP_BAD_REQUEST, "byte count must be a whole number, e.g. /bytes/1024");
-  if (n > MAX_BYTES) n = MAX_BYTES;
-  const char *sv = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seed");
-  if (sv) {
-    if (!parse_uint(sv, UINT64_MAX, &seed))
+  if (n > MAX_BYTES)
+    return send_error(c, MHD_HTTP_BAD_REQUEST, "byte count must be at most 104857600 (100 MiB), e.g. /bytes/1024");
+  const char *sv = NULL;
+  size_t svlen = 0;
+  if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "seed", 4, &sv, &svlen) == MHD_YES) {
+    if (!sv || strlen(sv) != svlen || !parse_uint(sv, UINT64_MAX, &seed))
       return send_error(c, MHD_HTTP_BAD_REQUEST, "seed must be a whole number, e.g. ?seed=42");
   } else {
     seed = splitmix64(uv_hrtime() + ++s->seed_counter);
@@ -497,27 +671,25 @@ static enum MHD_Result bytes(lr_server *s, struct MHD_Connection *c, const char 
 
 static enum MHD_Result status(struct MHD_Connection *c, const char *arg) {
   uint64_t code;
-  if (!parse_uint(arg, 999, &code) || code < 100 || code > 599)
-    return send_error(c, MHD_HTTP_BAD_REQUEST, "status must be a code in 100..599, e.g. /status/418");
-  /* these answers cannot carry a body */
-  if (code < 200 || code == 204 || code == 304) {
+  /* a 1xx is only ever a prelude to a final answer, never one itself: MHD
+   * would send it again and again */
+  if (!parse_uint(arg, 999, &code) || code < 200 || code > 599)
+    return send_error(c, MHD_HTTP_BAD_REQUEST,
+                      "status must be a final code in 200..599 (1xx are not answers), e.g. /status/418");
+  if (code == 204 || code == 304) {  /* these answers cannot carry a body */
     struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    /* a 1xx is only ever a prelude: closing lets the client see that no
-     * final answer follows, instead of waiting for one forever */
-    if (r && code < 200 && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) {
-      MHD_destroy_response(r);
-      return MHD_NO;
-    }
     return send_response(c, (unsigned)code, r, NULL);
   }
   const char *reason = MHD_get_reason_phrase_for((unsigned)code);
-  cJSON *j = cJSON_CreateObject();
-  if (j && (!cJSON_AddNumberToObject(j, "status", (double)code) ||
-            (strcmp(reason, "Unknown") != 0 && !cJSON_AddStringToObject(j, "reason", reason)))) {
-    cJSON_Delete(j);
-    j = NULL;
-  }
-  return send_json(c, (unsigned)code, j);
+  char num[8];
+  snprintf(num, sizeof num, "%u", (unsigned)code);
+  jw w = {0};
+  jw_open(&w, '{');
+  jw_key(&w, "status", 6);
+  jw_raw(&w, num, strlen(num));
+  if (strcmp(reason, "Unknown") != 0) jw_kstr(&w, "reason", reason);
+  jw_close(&w, '}');
+  return send_json(c, (unsigned)code, &w);
 }
 
 static enum MHD_Result redirect(struct MHD_Connection *c, const char *arg) {
@@ -554,22 +726,20 @@ static enum MHD_Result route(lr_server *s, struct MHD_Connection *c, lr_req *r, 
   }
   if (strcmp(url, "/get") == 0) {
     if (!is_get(method)) return not_allowed(c);
-    return send_json(c, MHD_HTTP_OK, echo(s, c, r, method, 0));
+    return send_echo(s, c, r, method, 0);
   }
   if (wants_body(url)) {
     if (r->too_big) return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than 1 MiB");
-    return send_json(c, MHD_HTTP_OK, echo(s, c, r, method, 1));
+    return send_echo(s, c, r, method, 1);
   }
   if (strcmp(url, "/headers") == 0) {
     if (!is_get(method)) return not_allowed(c);
-    cJSON *j = cJSON_CreateObject();
-    cJSON *h = collect(c, MHD_HEADER_KIND, add_header);
-    if (!j || !h || !cJSON_AddItemToObject(j, "headers", h)) {
-      cJSON_Delete(h);
-      cJSON_Delete(j);
-      j = NULL;
-    }
-    return send_json(c, MHD_HTTP_OK, j);
+    jw w = {0};
+    jw_open(&w, '{');
+    jw_key(&w, "headers", 7);
+    jw_values(&w, c, MHD_HEADER_KIND);
+    jw_close(&w, '}');
+    return send_json(c, MHD_HTTP_OK, &w);
   }
   if ((arg = after(url, "/delay/"))) return delay(s, c, r, arg, method);
   if ((arg = after(url, "/status/"))) return status(c, arg);
@@ -599,6 +769,45 @@ static int keep_body(lr_req *r, const char *data, size_t n) {
   return 1;
 }
 
+typedef struct {
+  const char *cl;           /* the first Content-Length value */
+  size_t cl_len;
+  int cl_conflict, te;
+} framing;
+
+static enum MHD_Result see_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t klen, const char *value, size_t vlen) {
+  (void)kind;
+  framing *f = cls;
+  if (!value) value = "";
+  if (klen == 14 && strncasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH, 14) == 0) {
+    if (!f->cl) {
+      f->cl = value;
+      f->cl_len = vlen;
+    } else if (f->cl_len != vlen || memcmp(f->cl, value, vlen) != 0) {
+      f->cl_conflict = 1;
+    }
+  } else if (klen == 17 && strncasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING, 17) == 0) {
+    f->te++;
+  }
+  return MHD_YES;
+}
+
+/* Why a request cannot be taken as it came, or NULL.  Where its body ends
+ * must be certain (RFC 9112 6.3): libmicrohttpd takes the first of two
+ * Content-Length headers, and Transfer-Encoding over Content-Length, and
+ * the rest of a body read by the other rule would become the next request.
+ * A NUL byte (%00) in the path would cut it short for the routing. */
+static const char *refused(struct MHD_Connection *c, const lr_req *r) {
+  framing f = {0};
+  MHD_get_connection_values_n(c, MHD_HEADER_KIND, see_framing, &f);
+  if (f.cl_conflict) return "conflicting Content-Length headers";
+  if (f.te && f.cl) return "Transfer-Encoding and Content-Length together";
+  for (const char *p = r->uri; *p && *p != '?'; p++)
+    if (p[0] == '%' && p[1] == '0' && p[2] == '0') return "a NUL byte (%00) in the path";
+  return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **req_cls) {
@@ -608,6 +817,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (!r) return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
   if (!r->seen) {  /* headers only; the body (if any) comes next */
     r->seen = 1;
+    const char *why = refused(c, r);
+    if (why) {  /* the body is left unread: the connection must close */
+      jw w = error_json(why);
+      return send_json_h(c, MHD_HTTP_BAD_REQUEST, &w, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
     return MHD_YES;
   }
   if (*upload_size) {
@@ -709,7 +923,7 @@ static void server_stop(lr_server *s) {
 static lr_server *server_start(const char *host, int port, int verbose, char *err, size_t errlen) {
   struct sockaddr_storage sa;
   const char *canon;
-  if (lr__mhd_load(err, errlen) != 0 || lr__cjson_load(err, errlen) != 0) return NULL;
+  if (lr__mhd_load(err, errlen) != 0) return NULL;
   int family = parse_host(host, port, &sa, &canon);
   if (!family) {
     snprintf(err, errlen,
