@@ -194,6 +194,15 @@ struct lr_runtime {
   size_t easy_npool, easy_cappool;
   void (*on_sigint)(lr_runtime *rt, void *ud);  /* REPL overrides */
   void *on_sigint_ud;
+
+  /* failed tasks whose error nobody retrieved (task.c), and exit (runtime.c) */
+  size_t unobserved;     /* such tasks not reported yet */
+  uint64_t nfailed, nfailed_collected;  /* failures; failures when last collected */
+  uint64_t collect_after;  /* uv_hrtime() before which no idle collection runs */
+  int warn_pending;      /* warn about tasks cancelled at exit */
+  int shutting_down, oom;  /* an allocation failed while finishing a task */
+  int root_state;        /* how the last root task ended */
+  int nomem_ref;         /* "not enough memory", made while memory was there */
 };
 
 /* Registry references the C side holds, counted so that a debug build can
@@ -210,6 +219,7 @@ void lr__run_ready(lr_runtime *rt);
 void lr__poll(lr_runtime *rt, int may_block);
 int lr__run_until(lr_runtime *rt, lr_task *t);
 void lr__shutdown_tasks(lr_runtime *rt);
+void lr__collect_unobserved(lr_runtime *rt);  /* report failed tasks now garbage */
 
 /* task.c */
 lr_task *lr__current(lua_State *L);

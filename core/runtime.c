@@ -44,6 +44,8 @@ static int runtime_gc(lua_State *L) {
   lr__unref(L, rt, rt->cancel_ref);
   lr__unref(L, rt, rt->trace_names_ref);
   lr__unref(L, rt, rt->warned_ref);
+  lr__unref(L, rt, rt->nomem_ref);
+  rt->nomem_ref = LUA_NOREF;
   rt->cancel_ref = rt->trace_names_ref = rt->warned_ref = rt->live_ref = LUA_NOREF;
 #ifndef NDEBUG
   if (rt->nrefs != 0) {  /* a path that took a ref and never let it go */
@@ -110,6 +112,10 @@ lr_runtime *lr__get_runtime(lua_State *L) {
   rt->trace_names_ref = LUA_NOREF;
   rt->warned_ref = LUA_NOREF;
   rt->warn_blocking = 1;
+  rt->warn_pending = 1;
+  rt->root_state = LR_DONE;
+  lua_pushliteral(L, "not enough memory");  /* (Lua's own message) */
+  rt->nomem_ref = lr__ref(L, rt);
   lr__timers_init(rt);
   uv_async_init(&rt->loop, &rt->sigint_async, sigint_async_cb);
   rt->sigint_async.data = rt;
@@ -126,6 +132,22 @@ lr_runtime *lr__get_runtime(lua_State *L) {
 void lr__run_ready(lr_runtime *rt) {
   size_t n = rt->rq_len;
   while (n-- > 0 && rt->rq_len > 0) lr__resume(rt, lr__rq_pop(rt));
+  if (rt->unobserved && rt->nfailed != rt->nfailed_collected && rt->rq_len == 0)
+    lr__collect_unobserved(rt);
+}
+
+/* A task failed and nobody has looked at its error yet: if its handle is
+ * garbage already, a collection reports it now rather than at some later
+ * collection or at exit.  Run when nothing is ready (a waiter that will look
+ * has had its turn), once per batch of failures, and at most a twentieth of
+ * the time, whatever the heap's size. */
+void lr__collect_unobserved(lr_runtime *rt) {
+  uint64_t t0 = uv_hrtime();
+  if (t0 < rt->collect_after || rt->shutting_down) return;
+  rt->nfailed_collected = rt->nfailed;
+  lua_gc(rt->L, LUA_GCCOLLECT);
+  uint64_t t1 = uv_hrtime();
+  rt->collect_after = t1 + 20 * (t1 - t0);
 }
 
 /* Run the loop once: without blocking if a task is ready, else until an
@@ -180,18 +202,68 @@ int lr__run_until(lr_runtime *rt, lr_task *t) {
   return rc;
 }
 
+/* Where a parked task is, for the warning below: its innermost frame in Lua
+ * code that is not lessonrun's own ("x.lua:7"), looking a few frames down. */
+static void where_waiting(lr_task *t, char *buf, size_t n) {
+  lua_Debug ar;
+  snprintf(buf, n, "%s", t->state == LR_PENDING ? "not started" : "?");
+  if (!t->co || t->state == LR_PENDING) return;
+  for (int level = 0; level < 16 && lua_getstack(t->co, level, &ar); level++) {
+    if (lua_getinfo(t->co, "Sl", &ar) && ar.currentline > 0 && !strstr(ar.source, "lessonrun/")) {
+      snprintf(buf, n, "at %s:%d", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+}
+
+/* The script ended with tasks still running: name a few, and where they are
+ * (they are cancelled next, which a script may mean: pending_warnings(false)). */
+static void warn_pending(lr_runtime *rt) {
+  lua_State *L = rt->L;
+  size_t n = 0, shown = 0;
+  for (size_t i = 1; i <= rt->nlive; i++)
+    if (lr__live_at(rt, i) != rt->root) n++;
+  if (n == 0 || !lua_checkstack(L, 8)) return;
+  fprintf(stderr, "lessonrun: warning: the script ended with %zu task%s still running; cancelling %s:\n",
+          n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
+  for (size_t i = 1; i <= rt->nlive && shown < 5; i++) {
+    lr_task *t = lr__live_at(rt, i);
+    if (t == rt->root) continue;
+    char where[LUA_IDSIZE + 32];
+    where_waiting(t, where, sizeof where);
+    lr__push_name(L, rt, t, 0);
+    fprintf(stderr, "  %s, %s\n", lua_tostring(L, -1), where);
+    lua_pop(L, 1);
+    shown++;
+  }
+  if (n > shown) fprintf(stderr, "  and %zu more\n", n - shown);
+  fprintf(stderr, "  (wait for them, or call pending_warnings(false) if leaving them is intended)\n");
+  fflush(stderr);
+}
+
 /* After the root task: cancel what is left and let it unwind (as asyncio.run
- * does), so cleanups run and nothing is left parked. */
+ * does), so cleanups run and nothing is left parked.  If memory runs out
+ * meanwhile, stop: each further task would cost a full emergency collection,
+ * and lua_close still lets go of what they hold. */
 void lr__shutdown_tasks(lr_runtime *rt) {
+  if (rt->warn_pending && rt->nlive > 0 && !rt->interrupted && rt->root_state == LR_DONE) warn_pending(rt);
   if (rt->driving++ == 0) lr__sigint_install(rt);
-  for (int round = 0; rt->nlive > 0 && round < 1000; round++) {
+  rt->shutting_down = 1;
+  rt->oom = 0;
+  for (int round = 0; rt->nlive > 0 && round < 1000 && !rt->oom; round++) {
     for (size_t i = rt->nlive; i >= 1; i--) lr__cancel(rt, lr__live_at(rt, i));
     if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && (rt->heap_len || rt->fifo_len)) &&
         !break_deadlock(rt, 1))
       break;
     lr__run_ready(rt);
-    if (rt->nlive == 0) break;
+    if (rt->nlive == 0 || rt->oom) break;
     lr__poll(rt, 1);
   }
+  if (rt->oom && rt->nlive > 0) {
+    fprintf(stderr, "lessonrun: not enough memory to cancel the %zu task%s left at exit\n", rt->nlive,
+            rt->nlive == 1 ? "" : "s");
+    fflush(stderr);
+  }
+  rt->shutting_down = 0;
   if (--rt->driving == 0) lr__sigint_restore(rt);
 }

@@ -13,18 +13,28 @@ _Static_assert(sizeof(void *) != 8 || sizeof(lr_task) == 40, "lr_task grew: see 
 
 /* ---- ready queue ------------------------------------------------------- */
 
+/* A task is in the ready queue at most once, and only while unfinished, so
+ * a queue with room for every live task never has to grow where growing
+ * could fail without a way to say so (a wake in a libuv callback, the
+ * cancellations at shutdown): spawn makes that room, or raises. */
+static int rq_reserve(lr_runtime *rt, size_t n) {
+  if (n <= rt->rq_cap) return 0;
+  /* realloc (mremap for big rings: no copy, no second copy resident),
+   * then move the part that wrapped around to just after the old end */
+  size_t old = rt->rq_cap, cap = old ? old * 2 : 256;
+  while (cap < n) cap *= 2;
+  lr_task **q = realloc(rt->rq, cap * sizeof *q);
+  if (!q) return -1;
+  lr__advise_huge(q, cap * sizeof *q);
+  size_t wrapped = rt->rq_head + rt->rq_len > old ? rt->rq_head + rt->rq_len - old : 0;
+  memcpy(q + old, q, wrapped * sizeof *q);
+  rt->rq = q;
+  rt->rq_cap = cap;
+  return 0;
+}
+
 static void rq_push(lr_runtime *rt, lr_task *t) {
-  if (rt->rq_len == rt->rq_cap) {
-    /* realloc (mremap for big rings: no copy, no second copy resident),
-     * then move the part that wrapped around to just after the old end */
-    size_t old = rt->rq_cap, cap = old ? old * 2 : 256;
-    lr_task **q = lr__advise_huge(realloc(rt->rq, cap * sizeof *q), cap * sizeof *q);
-    if (!q) abort();  /* like Lua's own allocation failure in a callback */
-    size_t wrapped = rt->rq_head + rt->rq_len > old ? rt->rq_head + rt->rq_len - old : 0;
-    memcpy(q + old, q, wrapped * sizeof *q);
-    rt->rq = q;
-    rt->rq_cap = cap;
-  }
+  /* rq_len < nlive <= rq_cap: see rq_reserve */
   rt->rq[(rt->rq_head + rt->rq_len) % rt->rq_cap] = t;
   rt->rq_len++;
 }
@@ -33,7 +43,9 @@ lr_task *lr__rq_pop(lr_runtime *rt) {
   lr_task *t = rt->rq[rt->rq_head];
   rt->rq_head = (rt->rq_head + 1) % rt->rq_cap;
   rt->rq_len--;
-  if (rt->rq_len <= rt->rq_cap / 4 && rt->rq_cap * sizeof *rt->rq > LR_SHRINK_BYTES) {
+  /* (never below the live tasks, nor gone while any is live: rq_reserve) */
+  if (rt->rq_len <= rt->rq_cap / 4 && rt->nlive <= rt->rq_cap / 2 && (rt->rq_len || !rt->nlive) &&
+      rt->rq_cap * sizeof *rt->rq > LR_SHRINK_BYTES) {
     rt->rq = lr__ring_shrink(rt->rq, sizeof *rt->rq, &rt->rq_head, rt->rq_len, rt->rq_cap);
     rt->rq_cap = rt->rq ? rt->rq_cap / 2 : 0;
   }
@@ -84,6 +96,7 @@ lr_task *lr__live_at(lr_runtime *rt, size_t i) {
  * arguments.  Pushes the task handle. */
 lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs) {
   luaL_checkstack(L, 3, NULL);
+  if (rq_reserve(rt, rt->nlive + 1) != 0) luaL_error(L, "not enough memory");
   lr_task *t = lua_newuserdatauv(L, sizeof *t, 1);
   memset(t, 0, sizeof *t);
   t->heap_idx = LR_NO_HEAP;
@@ -150,6 +163,26 @@ static void push_name_of(lua_State *L, lr_task *t, int idx) {
     lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
 }
 
+/* The deepest level of co's stack.  lua_getstack(co, n) walks n frames, so
+ * probing each level in turn is quadratic in the depth: search instead, as
+ * lauxlib's traceback does. */
+static int bottom_level(lua_State *co) {
+  lua_Debug ar;
+  int lo = 0, hi = 1;
+  if (!lua_getstack(co, 0, &ar)) return 0;
+  while (lua_getstack(co, hi, &ar)) {
+    lo = hi;
+    if (hi > INT32_MAX / 2) return lo;
+    hi *= 2;
+  }
+  while (hi - lo > 1) {  /* level lo exists, level hi does not */
+    int mid = lo + (hi - lo) / 2;
+    if (lua_getstack(co, mid, &ar)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /* Pushes the name given with task:name(s), else one made from the task's
  * function ("task #3 (async.lua:4)"), when it can still be found.  idx is the
  * task's handle on L's stack, or 0 when it is not at hand. */
@@ -178,9 +211,7 @@ void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx) {
   }
   /* a started task: its function is the bottom frame of its stack */
   lua_Debug ar;
-  int level = 0;
-  while (lua_getstack(co, level + 1, &ar)) level++;
-  if (lua_getstack(co, level, &ar) && lua_getinfo(co, "S", &ar)) {
+  if (lua_getstack(co, bottom_level(co), &ar) && lua_getinfo(co, "S", &ar)) {
     if (ar.linedefined > 0) {
       lua_pushfstring(L, "task #%I (%s:%d)", (lua_Integer)t->id, ar.short_src, ar.linedefined);
       return;
@@ -191,6 +222,22 @@ void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx) {
     }
   }
   lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
+}
+
+/* "task #3 (x.lua:4)", or "task 'fetcher' (x.lua:4)" for a named one: for
+ * reports, where a bare given name could read as part of the message. */
+static void push_label(lua_State *L, lr_runtime *rt, lr_task *t) {
+  int top = lua_gettop(L);
+  lr__push_task(L, rt, t);
+  if (lua_type(L, -1) == LUA_TUSERDATA && push_extras_at(L, -1, 0) == LUA_TTABLE &&
+      lua_getfield(L, -1, "name") == LUA_TSTRING) {
+    lua_pushfstring(L, "task '%s'", lua_tostring(L, -1));
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return;
+  }
+  lua_settop(L, top);
+  lr__push_name(L, rt, t, 0);
 }
 
 /* A task that returned gives up its coroutine (~1 KB, most of a task):
@@ -238,12 +285,16 @@ int lr__push_results(lua_State *L, lr_task *t, int idx, int first_only) {
 }
 
 /* A FAILED or CANCELLED task keeps (error value, traceback) on its stack. */
+static void observe(lr_task *t);
+
 void lr__push_error(lua_State *L, lr_task *t) {
+  observe(t);
   lua_pushvalue(t->co, -2);
   lua_xmove(t->co, L, 1);
 }
 
 void lr__push_traceback(lua_State *L, lr_task *t) {
+  observe(t);
   lua_pushvalue(t->co, -1);
   lua_xmove(t->co, L, 1);
 }
@@ -346,6 +397,7 @@ static void finish(lr_runtime *rt, lr_task *t, int state) {
   if (rt->trace) lr__trace(rt, LR_EV_END, t, state);
   if (t == rt->root && state != LR_DONE && t->cancel_requested && rt->interrupted)
     t->interrupted = 1;
+  if (t == rt->root) rt->root_state = state;
   drop_watchers(rt, t);
   /* out of the live array: the last task takes this one's slot */
   lua_State *L = rt->L;
@@ -404,6 +456,82 @@ static void record_failure(lua_State *L, lr_runtime *rt, lr_task *t) {
   lua_xmove(L, co, 1);
 }
 
+/* A failed task's error, until someone retrieves it (wait, gather, settle,
+ * result, error, traceback): if nobody does before its handle is collected
+ * or the state is closed, __gc reports it, as asyncio's "Task exception was
+ * never retrieved".  Only failed tasks pay for one: it sits at the bottom
+ * of their dead coroutine's stack, with the coroutine and the task's label
+ * as its uservalues, and the task's park_data points to it. */
+#define UNOBSERVED_MT "lessonrun.UnobservedError"
+typedef struct {
+  lr_runtime *rt;
+  int observed;
+} unobserved;
+
+static void observe(lr_task *t) {
+  unobserved *u = t->state == LR_FAILED ? t->park_data : NULL;
+  if (u && !u->observed) {
+    u->observed = 1;
+    u->rt->unobserved--;
+  }
+}
+
+static int ptostring(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+static int unobserved_gc(lua_State *L) {
+  unobserved *u = lua_touserdata(L, 1);
+  if (!u || u->observed) return 0;
+  u->observed = 1;
+  u->rt->unobserved--;
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 1);
+  lua_State *co = lua_tothread(L, 2);
+  lua_getiuservalue(L, 1, 2);
+  if (!co || lua_gettop(co) < 3 || !lua_checkstack(L, 4)) return 0;
+  lua_pushcfunction(L, ptostring);
+  lua_pushvalue(co, 2);
+  lua_xmove(co, L, 1);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(co, 2));
+  }
+  lua_pushvalue(co, 3);
+  lua_xmove(co, L, 1);
+  const char *tb = lua_tostring(L, -1);
+  fprintf(stderr, "lessonrun: %s failed and nobody waited for it: %s\n%s\n",
+          lua_tostring(L, 3), lua_tostring(L, 4), tb ? tb : "");
+  fflush(stderr);
+  return 0;
+}
+
+/* precord(rt, t, failed) -> the unobserved-error sentinel or nil; leaves the
+ * traceback on the task's coroutine. */
+static int precord(lua_State *L) {
+  lr_runtime *rt = lua_touserdata(L, 1);
+  lr_task *t = lua_touserdata(L, 2);
+  int failed = lua_toboolean(L, 3);
+  lua_settop(L, 0);
+  if (failed) {
+    unobserved *u = lua_newuserdatauv(L, sizeof *u, 2);
+    u->rt = rt;
+    u->observed = 1;  /* until it is complete */
+    luaL_setmetatable(L, UNOBSERVED_MT);
+    lua_pushthread(t->co);
+    lua_xmove(t->co, L, 1);
+    lua_setiuservalue(L, 1, 1);
+    push_label(L, rt, t);
+    lua_setiuservalue(L, 1, 2);
+  } else {
+    lua_pushnil(L);
+  }
+  record_failure(L, rt, t);
+  if (failed) ((unobserved *)lua_touserdata(L, 1))->observed = 0;
+  return 1;
+}
+
 /* Resume a ready task and record what it did: park, finish or fail. */
 void lr__resume(lr_runtime *rt, lr_task *t) {
   lua_State *co = t->co, *L = rt->L;
@@ -441,13 +569,42 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
     finish(rt, t, LR_DONE);
     return;
   }
-  int cancelled = lr__is_cancel(co, -1);
-  record_failure(L, rt, t);
+  int cancelled = st != LUA_ERRMEM && lr__is_cancel(co, -1), sentinel = 0;
+  if (st == LUA_ERRMEM) rt->oom = 1;
+  /* its traceback and, if it failed, the report for when nobody looks:
+   * built in protected mode, as both allocate and the driver cannot raise */
+  if (!(rt->shutting_down && rt->oom) && lua_checkstack(L, 4) && lua_checkstack(co, 4)) {
+    lua_pushcfunction(L, precord);
+    lua_pushlightuserdata(L, rt);
+    lua_pushlightuserdata(L, t);
+    lua_pushboolean(L, !cancelled);
+    if (lua_pcall(L, 3, 1, 0) == LUA_OK) {
+      sentinel = !lua_isnil(L, -1);
+    } else {
+      rt->oom = 1;
+      lua_pop(L, 1);
+      lua_pushnil(L);
+      lua_rawgeti(co, LUA_REGISTRYINDEX, rt->nomem_ref);
+    }
+  } else {
+    lua_pushnil(L);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, rt->nomem_ref);
+  }
   /* close its pending to-be-closed variables (a semaphore slot held with
    * <close>, say): move the traceback aside, reset, put it back */
   lua_xmove(co, L, 1);
   lua_resetthread(co);
   lua_xmove(L, co, 1);
+  t->park_data = NULL;
+  if (sentinel) {  /* below the error and the traceback: lr__push_error's -2 and -1 */
+    lua_xmove(L, co, 1);
+    lua_insert(co, 1);
+    t->park_data = lua_touserdata(co, 1);
+    rt->unobserved++;
+    rt->nfailed++;
+  } else {
+    lua_pop(L, 1);
+  }
   finish(rt, t, cancelled ? LR_CANCELLED : LR_FAILED);
 }
 
@@ -887,6 +1044,11 @@ void lr__task_open(lua_State *L, lr_runtime *rt) {
     lua_pushvalue(L, -1);
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, EXTRAS_KEY);
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, UNOBSERVED_MT)) {
+    lua_pushcfunction(L, unobserved_gc);
+    lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
   if (luaL_newmetatable(L, TASK_MT)) {

@@ -62,4 +62,15 @@ static int l_blocking_warnings(lua_State *L) {
   return 1;
 }
 
-const luaL_Reg lr__warn_funcs[] = {{"blocking_warnings", l_blocking_warnings}, {NULL, NULL}};
+/* pending_warnings([on]) -> whether they were on; the warning about tasks
+ * still running when the script ends (and so cancelled) */
+static int l_pending_warnings(lua_State *L) {
+  lr_runtime *rt = lr__runtime(L);
+  lua_pushboolean(L, rt->warn_pending);
+  if (!lua_isnone(L, 1)) rt->warn_pending = lua_toboolean(L, 1);
+  return 1;
+}
+
+const luaL_Reg lr__warn_funcs[] = {
+  {"blocking_warnings", l_blocking_warnings}, {"pending_warnings", l_pending_warnings}, {NULL, NULL}
+};

@@ -24,6 +24,7 @@ local M = {
   isatty = core.isatty,
   termwidth = core.termwidth,
   blocking_warnings = core.blocking_warnings,
+  pending_warnings = core.pending_warnings,  -- tasks left running at exit
   offload = core.offload,               -- run a function on a worker thread
 }
 
