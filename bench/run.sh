@@ -4,6 +4,9 @@
 #   bench/run.sh            # everything: sleep, then startup
 #   bench/run.sh sleep      # N tasks sleeping 0.1 s, gathered
 #   bench/run.sh startup    # lessonrun -e '' vs lua5.4 -e ''
+#   bench/run.sh cpu        # scripts/cpu.lua's shape: two CPU loops one after
+#                           # another vs offloaded to two threads (target >= 1.7x
+#                           # on 2 idle cores; BENCH_CPU_N, BENCH_CPU_ROUNDS)
 #   bench/run.sh fetch      # 10k GETs from a loopback nginx, 100 in flight,
 #                           # vs the C ceiling, curl, aiohttp, Node (not in
 #                           # "all": it starts nginx and takes ~1 min)
@@ -32,9 +35,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 mode="${1:-all}"
 case "$mode" in
-  all | sleep | startup | fetch) ;;
+  all | sleep | startup | fetch | cpu) ;;
   -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: $0 [all|sleep|startup|fetch]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|sleep|startup|fetch|cpu]" >&2; exit 2 ;;
 esac
 
 if [[ -z "${LESSONRUN:-}" ]]; then
@@ -487,9 +490,40 @@ report_fetch() {
     }' "$raw"
 }
 
+# ---- cpu ----------------------------------------------------------------------
+# bench/cpu_lessonrun.lua: the same two loops one after another and offloaded,
+# in turns in one process; the ratio of each round is measured in that round.
+cpu_bench() {
+  local n="${BENCH_CPU_N:-20000000}" rounds="${BENCH_CPU_ROUNDS:-5}" out rc
+  echo "== cpu: 2 x $n square roots one after another vs offloaded to two threads, $rounds rounds"
+  echo "   cores: $(nproc); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  out="$(timeout "$TIMEOUT" "$LESSONRUN" "$here/cpu_lessonrun.lua" "$n" "$rounds" 2>&1)"
+  rc=$?
+  if [[ $rc -ne 0 ]] || ! grep -q '^RESULT ' <<<"$out"; then
+    echo "  cpu FAILED (exit $rc): $(tail -n 3 <<<"$out" | tr '\n' ' ')" >&2
+    failed=1
+    return
+  fi
+  grep '^RESULT ' <<<"$out" | awk -v cores="$(nproc)" '
+    function field(s, k) { return match(s, " " k "=[^ ]+") ? substr(s, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
+    { c++; s[c] = field($0, "serial") + 0; o[c] = field($0, "offloaded") + 0; r[c] = field($0, "ratio") + 0 }
+    END {
+      for (i = 2; i <= c; i++) for (j = i; j > 1 && r[j-1] > r[j]; j--) { t = r[j]; r[j] = r[j-1]; r[j-1] = t }
+      for (i = 2; i <= c; i++) for (j = i; j > 1 && s[j-1] > s[j]; j--) { t = s[j]; s[j] = s[j-1]; s[j-1] = t }
+      for (i = 2; i <= c; i++) for (j = i; j > 1 && o[j-1] > o[j]; j--) { t = o[j]; o[j] = o[j-1]; o[j-1] = t }
+      m = int((c + 1) / 2)
+      printf "one after another: %.3f s   offloaded: %.3f s   (medians of %d rounds)\n", s[m], o[m], c
+      printf "speed-up, each round in itself: median %.2fx (%.2f..%.2f)\n", r[m], r[1], r[c]
+      if (cores < 2) print "target offloaded >= 1.7x faster on 2 idle cores: not measured (1 core)"
+      else printf "target offloaded >= 1.7x faster on 2 idle cores: %.2fx  %s\n", r[m], (r[m] >= 1.7 ? "MET" : "MISSED (is the machine idle?)")
+    }'
+}
+
 if [[ "$mode" == all || "$mode" == sleep ]]; then sleep_bench; fi
 if [[ "$mode" == all ]]; then echo; fi
 if [[ "$mode" == all || "$mode" == startup ]]; then startup_bench; fi
+if [[ "$mode" == all ]]; then echo; fi
+if [[ "$mode" == all || "$mode" == cpu ]]; then cpu_bench; fi
 # a subshell: its EXIT trap stops nginx and removes its files
 if [[ "$mode" == fetch ]]; then (fetch_bench) || failed=1; fi
 [[ -n "${BENCH_RAW:-}" ]] && cp "$raw" "$BENCH_RAW"

@@ -23,4 +23,7 @@ print(("gathered on the loop:     %.2f s  (no faster: nothing to wait for)"):for
 start = now()
 gather(spawn(offload, work, N), spawn(offload, work, N))
 local threads = now() - start
-print(("offloaded to two threads: %.2f s  (%.1fx faster)"):format(threads, plain / threads))
+local r = plain / threads
+local why = r >= 1.15 and ("%.1fx faster"):format(r)
+  or (r > 0.87 and "no faster" or "slower") .. ": the machine is busy or has one core"
+print(("offloaded to two threads: %.2f s  (%s)"):format(threads, why))

@@ -264,12 +264,14 @@ EOF
           [ "$(count "$err" "^lessonrun: warning: blocking_fetch at warn_fetch\.lua:6 .*; use fetch")" -eq 1 ]'
 
   # ---- cpu.lua ------------------------------------------------------------------------------------
+  # the speed-up itself is measured in bench/ (a busy core changes it): here,
+  # that the line says it honestly, never "0.7x faster"
   run cpu.lua 3000000
   expect "cpu.lua 3000000: the three lines, in order" \
     eval '[ "$rc" -eq 0 ] && [ -z "$err" ] && [ "$(wc -l <<<"$out")" -eq 3 ] &&
           [ "$(count "$out" "^one after another: +[0-9]+\.[0-9]{2} s$")" -eq 1 ] &&
           [ "$(count "$out" "^gathered on the loop: +[0-9]+\.[0-9]{2} s  \(no faster: nothing to wait for\)$")" -eq 1 ] &&
-          [ "$(count "$out" "^offloaded to two threads: +[0-9]+\.[0-9]{2} s  \([0-9]+\.[0-9]x faster\)$")" -eq 1 ] &&
+          [ "$(count "$out" "^offloaded to two threads: +[0-9]+\.[0-9]{2} s  \(([1-9][0-9]*\.[0-9]x faster|(no faster|slower): the machine is busy or has one core)\)$")" -eq 1 ] &&
           [ "$(sed -n 1p <<<"$out" | cut -c1-3)$(sed -n 2p <<<"$out" | cut -c1-3)$(sed -n 3p <<<"$out" | cut -c1-3)" = onegatoff ]'
 }
 
