@@ -12,6 +12,7 @@
   X(curl_global_init) X(curl_multi_init) X(curl_multi_setopt)                   \
   X(curl_multi_socket_action) X(curl_multi_info_read) X(curl_multi_add_handle)  \
   X(curl_multi_remove_handle) X(curl_multi_assign) X(curl_multi_cleanup)        \
+  X(curl_multi_timeout)                                                         \
   X(curl_easy_init) X(curl_easy_setopt) X(curl_easy_getinfo)                    \
   X(curl_easy_cleanup) X(curl_easy_reset) X(curl_easy_perform)                  \
   X(curl_easy_strerror) X(curl_slist_append) X(curl_slist_free_all)
@@ -43,6 +44,7 @@ void lr__curl_preload_join(void);
 #define curl_multi_remove_handle lr__curl.curl_multi_remove_handle
 #define curl_multi_assign lr__curl.curl_multi_assign
 #define curl_multi_cleanup lr__curl.curl_multi_cleanup
+#define curl_multi_timeout lr__curl.curl_multi_timeout
 #define curl_easy_init lr__curl.curl_easy_init
 #undef curl_easy_setopt
 #define curl_easy_setopt lr__curl.curl_easy_setopt

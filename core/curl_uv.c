@@ -4,6 +4,8 @@
  * drained after every curl_multi_socket_action.  Unlike the example, every
  * result is checked and finished transfers only wake their task (no Lua
  * runs here, and curl is never re-entered from its own callbacks). */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <stdlib.h>
@@ -93,29 +95,67 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 }
 
 static void on_timeout(uv_timer_t *h) {
-  action(h->data, CURL_SOCKET_TIMEOUT, 0);
+  lr_runtime *rt = h->data;
+  action(rt, CURL_SOCKET_TIMEOUT, 0);
+  /* libuv counts whole milliseconds, curl microseconds (and rounds down):
+   * the timer may fire just before curl's deadline, and curl, finding
+   * nothing due and its nearest deadline unchanged, does not ask again.  So
+   * ask it what is left. */
+  long ms = -1;
+  if (rt->multi && !uv_is_active((uv_handle_t *)h) && curl_multi_timeout(rt->multi, &ms) == CURLM_OK &&
+      ms >= 0)
+    uv_timer_start(h, on_timeout, (uint64_t)ms, 0);
 }
 
-/* curl asks for a timeout; a 0 ms uv timer runs on the next loop pass
- * rather than calling socket_action from inside this callback. */
+/* curl asks for a timeout: -1 stops the timer, 0 means as soon as possible
+ * (a 0 ms uv timer, the next loop pass: socket_action is never called from
+ * inside this callback).  The loop's clock is brought up to date first, so
+ * that a timer started late in a loop pass does not fire early. */
 static int on_timer(CURLM *multi, long ms, void *userp) {
   lr_runtime *rt = userp;
   (void)multi;
-  if (ms < 0) uv_timer_stop(&rt->curl_timer);
-  else uv_timer_start(&rt->curl_timer, on_timeout, (uint64_t)ms, 0);
+  if (ms < 0) {
+    uv_timer_stop(&rt->curl_timer);
+  } else {
+    uv_update_time(&rt->loop);
+    uv_timer_start(&rt->curl_timer, on_timeout, (uint64_t)ms, 0);
+  }
   return 0;
 }
 
+/* Descriptors open now: the entries of /proc/self/fd (less the one that
+ * reads it), or, where it cannot be read (no /proc, or no descriptor left to
+ * open it with), each number below the limit probed. */
+static long open_fds(long limit) {
+  DIR *d = opendir("/proc/self/fd");
+  long n = 0;
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)))
+      if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1;
+  }
+  for (long fd = 0; fd < limit && fd < 65536; fd++)
+    if (fcntl((int)fd, F_GETFD) != -1) n++;
+  return n;
+}
+
 /* The default cap on connections: 256, but never more than a quarter of the
- * descriptors we may open, so that many fetches at once queue in curl
- * rather than fail for want of descriptors (the built-in server, if it runs
- * in this process, needs as many again). */
+ * descriptors still free (the limit less those the runtime already holds:
+ * the loop's, the multi's, a built-in server's), and at least 1, so that
+ * many fetches at once queue in curl rather than fail for want of
+ * descriptors (the built-in server, if it runs in this process, needs one
+ * per connection too, and curl's resolver and closing connections more). */
 long lr__default_connections(void) {
   struct rlimit rl;
   long n = 256;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur / 4 < n)
-    n = (long)rl.rlim_cur / 4;
-  return n < 4 ? 4 : n;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    long limit = rl.rlim_cur > 1L << 30 ? 1L << 30 : (long)rl.rlim_cur;
+    long avail = limit - open_fds(limit);
+    if (avail / 4 < n) n = avail / 4;
+  }
+  return n < 1 ? 1 : n;
 }
 
 int lr__curl_init(lr_runtime *rt, char *err, size_t errlen) {

@@ -72,6 +72,38 @@ void lr__push_errobj(lua_State *L, const char *kind, const char *msg) {
   lua_setmetatable(L, -2);
 }
 
+/* Where the authority of a URL whose "://" is at s[i] ends: at its path,
+ * query or fragment, or where the text around it resumes. */
+static size_t authority_end(const char *s, size_t n, size_t i) {
+  while (i < n && !strchr("/?#\\ \t\r\n\"'<>()[]{}|`", s[i])) i++;
+  return i;
+}
+
+/* Secrets stay out of messages: every URL in s (an error message may quote
+ * several, and curl's own text too) loses its password, or its user name
+ * when that is all there is (often a token). */
+const char *lr__push_redacted(lua_State *L, const char *s, size_t n) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  size_t from = 0;
+  for (size_t i = 0; i + 3 <= n; i++) {
+    if (memcmp(s + i, "://", 3) != 0) continue;
+    size_t start = i + 3, end = authority_end(s, n, start), at = end;
+    while (at > start && s[at - 1] != '@') at--;
+    if (at == start) continue;  /* no userinfo */
+    at--;                       /* the '@' */
+    const char *colon = memchr(s + start, ':', at - start);
+    size_t keep = colon ? (size_t)(colon + 1 - s) : start;
+    luaL_addlstring(&b, s + from, keep - from);
+    luaL_addstring(&b, "***");
+    from = at;
+    i = end > 0 ? end - 1 : end;
+  }
+  luaL_addlstring(&b, s + from, n - from);
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
 /* core.error(kind, message [, fields]) -> an error value (not raised) */
 static int l_error(lua_State *L) {
   const char *kind = luaL_checkstring(L, 1);

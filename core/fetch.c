@@ -5,8 +5,9 @@
  * Contract: an HTTP status (404, 500...) is a response.  A transport failure
  * raises an error value {kind=, message=, url=} where kind is one of "url",
  * "dns", "connect", "tls", "timeout", "too_large", "redirect", "protocol",
- * "connection" or "other".  Misuse (bad option, header injection) raises an
- * ordinary argument error. */
+ * "connection" or "other".  Misuse (bad option, header injection, a header
+ * that frames the request) raises an ordinary argument error.  Every URL in
+ * a message or an error value has its password hidden (lr__push_redacted). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,12 +19,17 @@
 #define RESPONSE_MT "lessonrun.Response"
 #define HEADERS_MT "lessonrun.Headers"
 #define DEFAULT_MAX_BODY (64 * 1024 * 1024)
+/* Longer URLs are refused up front (kind "url"): curl's buffer for the
+ * request head is 1 MiB, and servers refuse far shorter ones (8-64 KiB). */
+#define MAX_URL (256 * 1024)
 
 /* ---- a request's options, checked before anything is allocated --------- */
 
 typedef struct {
   const char *fname;
   const char *url;
+  size_t url_len;
+  int check_only;   /* fetch_all's check of its options: no URL yet */
   const char *method;
   const char *body;
   size_t body_len;
@@ -47,6 +53,15 @@ static int opterror(lua_State *L, req_t *r, const char *fmt, const char *what) {
                     lua_pushfstring(L, fmt, what));
 }
 
+/* An integer option in [lo, hi]: an integer, or a float with an exact
+ * integer value (2^20, 1e6, 5.0), as lauxlib takes them; else msg. */
+static lua_Integer check_int(lua_State *L, req_t *r, lua_Integer lo, lua_Integer hi, const char *msg) {
+  int isint = 0;
+  lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+  if (!isint || v < lo || v > hi) opterror(L, r, "%s", msg);
+  return v;
+}
+
 static long check_ms(lua_State *L, req_t *r, const char *name) {
   if (!lua_isnumber(L, -1) || lua_type(L, -1) == LUA_TSTRING)
     opterror(L, r, "option '%s' must be a number of seconds", name);
@@ -60,6 +75,60 @@ static int token_char(unsigned char c) {
   return c > 32 && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
 }
 
+/* The URL's host[:port], without user:password@. */
+static const char *url_authority(const char *url, size_t *len) {
+  const char *a = strstr(url, "://");
+  a = a ? a + 3 : url;
+  size_t n = strcspn(a, "/?#");
+  for (size_t i = n; i > 0; i--)
+    if (a[i - 1] == '@') {
+      n -= i;
+      a += i;
+      break;
+    }
+  *len = n;
+  return a;
+}
+
+/* v[0..vl) without the spaces around it equals want, ignoring case */
+static int value_is(const char *v, size_t vl, const char *want) {
+  while (vl > 0 && (*v == ' ' || *v == '\t')) v++, vl--;
+  while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+  return vl == strlen(want) && strncasecmp(v, want, vl) == 0;
+}
+
+/* Headers that frame a request or route it are curl's to write: a
+ * Content-Length shorter than the body, or a Transfer-Encoding, leaves bytes
+ * on a kept-alive connection that the server reads as a second request
+ * (request smuggling), and a Host other than the URL's sends one site's
+ * request down a connection that curl keeps (and reuses) for another.
+ * Connection may only ask to close or keep the connection, Expect only for
+ * 100-continue (which curl then waits for), and Upgrade is refused: a
+ * switched protocol leaves curl a connection it cannot read.  Returns 1 to
+ * leave the header out (a Host that equals curl's own), 0 to send it. */
+static int check_framing(lua_State *L, req_t *r, const char *n, const char *v, size_t vl) {
+  if (strcasecmp(n, "content-length") == 0 || strcasecmp(n, "transfer-encoding") == 0)
+    opterror(L, r, "header '%s' is not yours to set: fetch frames the body itself (a wrong one would "
+             "smuggle a second request onto a kept-alive connection)", n);
+  if (strcasecmp(n, "host") == 0) {
+    size_t al;
+    const char *a = url_authority(r->url, &al);
+    if (r->check_only) return 0;  /* checked with each URL, by fetch */
+    if (vl != al || strncasecmp(v, a, al) != 0)
+      opterror(L, r, "header '%s' must be the URL's host[:port] (put the host you mean in the URL)", n);
+    return 1;
+  }
+  if (strcasecmp(n, "upgrade") == 0)
+    opterror(L, r, "header '%s' is refused: fetch cannot switch protocols on a connection", n);
+  if (strcasecmp(n, "connection") == 0 && !value_is(v, vl, "close") && !value_is(v, vl, "keep-alive"))
+    opterror(L, r, "header '%s' may only be 'close' or 'keep-alive'", n);
+  if (strcasecmp(n, "expect") == 0 && !value_is(v, vl, "100-continue"))
+    opterror(L, r, "header '%s' may only be '100-continue'", n);
+  return 0;
+}
+
+/* Checks the names and values (never quoting a value: it may be a secret,
+ * an Authorization). */
 static void check_headers(lua_State *L, req_t *r, int idx) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -70,25 +139,54 @@ static void check_headers(lua_State *L, req_t *r, int idx) {
     if (nl == 0) opterror(L, r, "%s", "empty header name");
     for (size_t i = 0; i < nl; i++)
       if (!token_char((unsigned char)n[i]))
-        opterror(L, r, "header name '%s' has a character not allowed there (CR, LF, ':', space...)", n);
+        opterror(L, r, n[i] ? "header name '%s' has a character not allowed there (CR, LF, ':', space...)"
+                            : "header name '%s...' has a character not allowed there (a NUL byte)", n);
     for (size_t i = 0; i < vl; i++)
       if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
         opterror(L, r, "header '%s' contains CR, LF or NUL (header injection refused)", n);
     if (strcasecmp(n, "content-type") == 0) r->has_ctype = 1;
+    check_framing(L, r, n, v, vl);
     lua_pop(L, 1);
   }
 }
 
+/* Raises the error value {kind="url"} for the URL r->url: "fetch: ..." */
+static int url_error(lua_State *L, req_t *r, const char *what) {
+  size_t n = r->url_len > 200 ? 200 : r->url_len;  /* a 2 MB URL is not quoted whole */
+  const char *shown = lr__push_redacted(L, r->url, n);
+  lr__push_errobj(L, "url", lua_pushfstring(L, "%s: %s, got '%s%s'", r->fname, what, shown,
+                                            n < r->url_len ? "..." : ""));
+  lr__push_redacted(L, r->url, r->url_len);
+  lua_setfield(L, -2, "url");
+  return lua_error(L);
+}
+
+/* Only http and https, also for redirects (and curl is told the same); no
+ * byte that curl would stop at (a NUL: "http://127.0.0.1\0.example/" went
+ * to 127.0.0.1) or that could split the request line. */
+static void check_url(lua_State *L, req_t *r) {
+  if (strncasecmp(r->url, "http://", 7) != 0 && strncasecmp(r->url, "https://", 8) != 0)
+    url_error(L, r, "only http:// and https:// URLs are allowed");
+  if (r->url_len > MAX_URL)
+    url_error(L, r, lua_pushfstring(L, "URL too long (%I bytes, at most %d)", (lua_Integer)r->url_len, MAX_URL));
+  if (strlen(r->url) != r->url_len) luaL_argerror(L, 1, "URL contains a NUL byte");
+  for (const char *p = r->url; *p; p++)
+    if (*p == '\r' || *p == '\n' || *p == ' ')
+      luaL_argerror(L, 1, "URL contains a space, CR or LF");
+}
+
 /* Parses fetch(url, opts) at stack 1, 2.  May push a JSON body string. */
-static void parse_request(lua_State *L, const char *fname, req_t *r) {
+static void parse_request(lua_State *L, const char *fname, req_t *r, int check_only) {
   memset(r, 0, sizeof *r);
   r->fname = fname;
+  r->check_only = check_only;
   r->follow = 1;
   r->max_redirects = 10;
   r->max_body = DEFAULT_MAX_BODY;
   r->verify = 1;
   if (lua_type(L, 1) != LUA_TSTRING) luaL_typeerror(L, 1, "string");
-  r->url = lua_tostring(L, 1);
+  r->url = lua_tolstring(L, 1, &r->url_len);
+  if (!r->check_only) check_url(L, r);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   int nopts = 0;
@@ -111,8 +209,10 @@ static void parse_request(lua_State *L, const char *fname, req_t *r) {
   if (nopts > 0) {  /* {} costs no lookups (fetch_all's options, for one) */
     if (lua_getfield(L, 2, "method") != LUA_TNIL) {
       if (lua_type(L, -1) != LUA_TSTRING) opterror(L, r, "%s", "option 'method' must be a string");
-      r->method = lua_tostring(L, -1);
-      if (!*r->method) opterror(L, r, "%s", "option 'method' must not be empty");
+      size_t ml;
+      r->method = lua_tolstring(L, -1, &ml);
+      if (ml == 0) opterror(L, r, "%s", "option 'method' must not be empty");
+      if (strlen(r->method) != ml) opterror(L, r, "%s", "option 'method' contains a NUL byte");
       for (const char *p = r->method; *p; p++)
         if (!token_char((unsigned char)*p)) opterror(L, r, "method '%s' is not a valid HTTP method", r->method);
     }
@@ -151,17 +251,12 @@ static void parse_request(lua_State *L, const char *fname, req_t *r) {
       r->follow = lua_toboolean(L, -1);
     }
     lua_pop(L, 1);
-    if (lua_getfield(L, 2, "max_redirects") != LUA_TNIL) {
-      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 1000)
-        opterror(L, r, "%s", "option 'max_redirects' must be an integer from 0 to 1000");
-      r->max_redirects = (long)lua_tointeger(L, -1);
-    }
+    if (lua_getfield(L, 2, "max_redirects") != LUA_TNIL)
+      r->max_redirects = (long)check_int(L, r, 0, 1000, "option 'max_redirects' must be an integer from 0 to 1000");
     lua_pop(L, 1);
-    if (lua_getfield(L, 2, "max_body") != LUA_TNIL) {
-      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
-        opterror(L, r, "%s", "option 'max_body' must be a non-negative integer (bytes)");
-      r->max_body = (curl_off_t)lua_tointeger(L, -1);
-    }
+    if (lua_getfield(L, 2, "max_body") != LUA_TNIL)
+      r->max_body = (curl_off_t)check_int(L, r, 0, LUA_MAXINTEGER,
+                                          "option 'max_body' must be a non-negative integer (bytes)");
     lua_pop(L, 1);
     if (lua_getfield(L, 2, "verify") != LUA_TNIL) {
       if (!lua_isboolean(L, -1)) opterror(L, r, "%s", "option 'verify' must be a boolean");
@@ -170,17 +265,6 @@ static void parse_request(lua_State *L, const char *fname, req_t *r) {
     lua_pop(L, 1);
   }
   lua_settop(L, 4);
-  /* only http and https, also for redirects (and curl is told the same) */
-  if (strncasecmp(r->url, "http://", 7) != 0 && strncasecmp(r->url, "https://", 8) != 0) {
-    lr__push_errobj(L, "url", lua_pushfstring(L, "%s: only http:// and https:// URLs are allowed, got '%s'",
-                                              fname, r->url));
-    lua_pushstring(L, r->url);
-    lua_setfield(L, -2, "url");
-    lua_error(L);
-  }
-  for (const char *p = r->url; *p; p++)
-    if (*p == '\r' || *p == '\n' || *p == ' ')
-      luaL_argerror(L, 1, "URL contains a space, CR or LF");
 }
 
 /* ---- a transfer ---------------------------------------------------------- */
@@ -231,11 +315,14 @@ typedef struct {
   buf_t body, hdrs;    /* hdrs: "name\0value\0" pairs of the last response */
   curl_off_t max_body;
   int too_large;
+  int nomem;           /* the body or the headers could not grow */
   int headers_done;    /* the blank line that ends the headers arrived */
   int result;          /* CURLcode */
   int owns_easy;
   int plain;           /* is_plain(its request) */
   int finished;        /* fetch_done ran: the transfer ended by itself */
+  int removed;         /* taken out of the multi before it ended (its deadline) */
+  struct deadline *deadline;  /* fetch with a timeout: its own timer */
   char errbuf[CURL_ERROR_SIZE];
   /* where body and hdrs start: nginx's headers take ~130 bytes, and a
    * fetch_t of at most 1 KB stays in malloc's fastest bins */
@@ -259,7 +346,9 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud) {
     f->too_large = 1;
     return 0;  /* aborts the transfer: CURLE_WRITE_ERROR */
   }
-  return buf_add(&f->body, ptr, len) == 0 ? len : 0;
+  if (buf_add(&f->body, ptr, len) == 0) return len;
+  f->nomem = 1;
+  return 0;
 }
 
 static size_t on_header(char *ptr, size_t size, size_t n, void *ud) {
@@ -281,8 +370,10 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud) {
   while (v < end && (*v == ' ' || *v == '\t')) v++;
   while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
   if (buf_add(&f->hdrs, ptr, (size_t)(colon - ptr)) || buf_add(&f->hdrs, "", 1) ||
-      buf_add(&f->hdrs, v, (size_t)(end - v)) || buf_add(&f->hdrs, "", 1))
+      buf_add(&f->hdrs, v, (size_t)(end - v)) || buf_add(&f->hdrs, "", 1)) {
+    f->nomem = 1;
     return 0;
+  }
   return len;
 }
 
@@ -322,7 +413,71 @@ static void easy_put(lr_runtime *rt, CURL *e, int plain) {
   }
 }
 
+/* A fetch's own deadline, beside curl's CURLOPT_TIMEOUT_MS: libcurl 7.88's
+ * multi interface drops a deadline that falls while it connects (a 1 ms
+ * timeout ended at its 200 ms happy-eyeballs timer), so this timer fails
+ * the transfer itself if curl has not by then.  Freed in its close
+ * callback, as libuv wants; f forgets it first. */
+struct deadline {
+  uv_timer_t timer;
+  lr_runtime *rt;
+  fetch_t *f;  /* NULL once f is gone */
+  long ms;
+  uint64_t due;  /* uv_hrtime() */
+};
+
+static void on_deadline_closed(uv_handle_t *h) {
+  struct deadline *d = h->data;
+  d->rt->handles_open--;
+  free(d);
+}
+
+static void deadline_drop(fetch_t *f) {
+  struct deadline *d = f->deadline;
+  if (!d) return;
+  f->deadline = NULL;
+  d->f = NULL;
+  uv_close((uv_handle_t *)&d->timer, on_deadline_closed);
+}
+
+static void on_deadline(uv_timer_t *h) {
+  struct deadline *d = h->data;
+  fetch_t *f = d->f;
+  if (!f || f->finished) return;
+  uint64_t now = uv_hrtime();
+  if (now < d->due) {  /* libuv's clock is in whole ms: never give up early */
+    uv_timer_start(&d->timer, on_deadline, (d->due - now + 999999) / 1000000, 0);
+    return;
+  }
+  lr__curl_remove(f->rt, &f->x);
+  f->removed = 1;
+  f->finished = 1;
+  f->result = CURLE_OPERATION_TIMEDOUT;
+  snprintf(f->errbuf, sizeof f->errbuf, "Operation timed out after %ld milliseconds with %zu bytes received",
+           d->ms, f->body.len);
+  deadline_drop(f);
+  lr__wake(f->rt, f->task, LR_WAKE_OK);
+}
+
+/* 0, or -1 when the timer cannot be had (the fetch then has curl's alone) */
+static int deadline_start(fetch_t *f, long ms) {
+  struct deadline *d = malloc(sizeof *d);
+  if (!d) return -1;
+  d->rt = f->rt;
+  d->f = f;
+  d->ms = ms;
+  d->due = uv_hrtime() + (uint64_t)ms * 1000000;
+  uv_timer_init(&f->rt->loop, &d->timer);
+  d->timer.data = d;
+  f->rt->handles_open++;
+  f->deadline = d;
+  uv_update_time(&f->rt->loop);
+  uv_timer_start(&d->timer, on_deadline, (uint64_t)ms, 0);
+  return 0;
+}
+
 static void fetch_free(fetch_t *f) {
+  deadline_drop(f);
   if (f->owns_easy && f->x.easy) {  /* out of the multi by now */
     if (f->rt) easy_put(f->rt, f->x.easy, f->plain && f->finished && f->result == CURLE_OK);
     else curl_easy_cleanup(f->x.easy);
@@ -382,7 +537,15 @@ static const char *setup(lua_State *L, fetch_t *f, req_t *r) {
   if (r->headers_idx) {
     lua_pushnil(L);
     while (lua_next(L, r->headers_idx)) {
-      const char *h = lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
+      size_t vl;
+      const char *name = lua_tostring(L, -2), *v = lua_tolstring(L, -1, &vl);
+      if (strcasecmp(name, "host") == 0) {  /* the URL's own (check_framing): curl writes it */
+        lua_pop(L, 1);
+        continue;
+      }
+      /* "Name;" is curl's way to send a header with an empty value
+       * ("Name:" alone would remove it) */
+      const char *h = vl ? lua_pushfstring(L, "%s: %s", name, v) : lua_pushfstring(L, "%s;", name);
       struct curl_slist *n = curl_slist_append(f->headers, h);
       lua_pop(L, 2);
       if (!n) { lua_pop(L, 1); return "out of memory"; }
@@ -435,13 +598,11 @@ static const char *kind_of(fetch_t *f) {
   if (f->result == CURLE_OK) return "connection";  /* cut off inside the headers */
   if (strstr(f->errbuf, "oo large")) return "too_large";  /* "Too large response headers" */
   switch ((CURLcode)f->result) {
-    case CURLE_UNSUPPORTED_PROTOCOL: {
-      /* our URL was checked to be http(s): a redirect elsewhere, or a reply
-       * that is not HTTP ("Received HTTP/0.9 when not allowed") */
-      long redirects = 0;
-      curl_easy_getinfo(f->x.easy, CURLINFO_REDIRECT_COUNT, &redirects);
-      return redirects > 0 || strstr(f->errbuf, "rotocol") ? "redirect" : "protocol";
-    }
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      /* our URL was checked to be http(s): a reply that is not HTTP
+       * ("Received HTTP/0.9 when not allowed"), or a redirect to a URL of
+       * another scheme, refused as such a URL would be */
+      return strstr(f->errbuf, "HTTP/0.9") ? "protocol" : "url";
     case CURLE_URL_MALFORMAT: return "url";
     case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY: return "dns";
     case CURLE_COULDNT_CONNECT: return "connect";
@@ -466,18 +627,31 @@ static const char *kind_of(fetch_t *f) {
 
 static int is_error_status(fetch_t *f) { return f->result != CURLE_OK || !f->headers_done; }
 
-static int push_error(lua_State *L, fetch_t *f, const char *fname, const char *url) {
+/* Raises the transfer's failure: {kind=, message=, url=, curl_code=}, every
+ * URL in it without its password; out of memory is Lua's own error. */
+static int raise_error(lua_State *L, fetch_t *f, const char *fname, const char *url) {
+  if (f->nomem) {
+    lua_Integer got = (lua_Integer)f->body.len;
+    fetch_free(f);
+    return luaL_error(L, "%s: not enough memory for the response (%I bytes of body received)", fname, got);
+  }
   const char *kind = kind_of(f);
   const char *detail = f->errbuf[0] ? f->errbuf : curl_easy_strerror((CURLcode)f->result);
+  char *target = NULL;
   if (f->result == CURLE_OK) detail = "connection closed before the end of the response headers";
   if (f->too_large || f->result == CURLE_FILESIZE_EXCEEDED)
     detail = lua_pushfstring(L, "response body larger than max_body (%I bytes)", (lua_Integer)f->max_body);
-  lr__push_errobj(L, kind, lua_pushfstring(L, "%s: %s: %s (%s)", fname, kind, detail, url));
-  lua_pushstring(L, url);
+  if (strcmp(kind, "url") == 0 && f->result == CURLE_UNSUPPORTED_PROTOCOL &&
+      curl_easy_getinfo(f->x.easy, CURLINFO_REDIRECT_URL, &target) == CURLE_OK && target)
+    detail = lua_pushfstring(L, "redirect to '%s' refused: only http:// and https:// URLs are followed", target);
+  const char *msg = lua_pushfstring(L, "%s: %s: %s (%s)", fname, kind, detail, url);
+  lr__push_errobj(L, kind, lr__push_redacted(L, msg, strlen(msg)));
+  lr__push_redacted(L, url, strlen(url));
   lua_setfield(L, -2, "url");
   lua_pushinteger(L, f->result);
   lua_setfield(L, -2, "curl_code");
-  return 1;
+  fetch_free(f);
+  return lua_error(L);
 }
 
 /* The response's raw header block ("name\0value\0" pairs, as on_header
@@ -566,7 +740,8 @@ static void push_response(lua_State *L, fetch_t *f) {
   lua_createtable(L, 0, 8);  /* room for headers and header_list too */
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");
-  lua_pushstring(L, url ? url : "");
+  if (url) lr__push_redacted(L, url, strlen(url));
+  else lua_pushliteral(L, "");
   lua_setfield(L, -2, "url");
   lua_pushnumber(L, (lua_Number)us / 1e6);
   lua_setfield(L, -2, "elapsed");
@@ -586,12 +761,13 @@ static void fetch_done(lr_transfer *x, int result) {
   fetch_t *f = (fetch_t *)x;
   f->result = result;
   f->finished = 1;
+  deadline_drop(f);
   lr__wake(f->rt, f->task, LR_WAKE_OK);
 }
 
 void lr__fetch_cleanup(lr_runtime *rt, lr_task *t) {
   fetch_t *f = t->park_data;
-  lr__curl_remove(rt, &f->x);
+  if (!f->removed) lr__curl_remove(rt, &f->x);
   fetch_free(f);
 }
 
@@ -607,18 +783,16 @@ static int fetch_k(lua_State *L, int status, lua_KContext ctx) {
     fetch_free(f);
     lr__check_cancel(L, rt, t);
   }
-  int failed = is_error_status(f);
-  if (failed) push_error(L, f, "fetch", luaL_checkstring(L, 1));
-  else push_response(L, f);
+  if (is_error_status(f)) return raise_error(L, f, "fetch", lua_tostring(L, 1));
+  push_response(L, f);
   fetch_free(f);
-  if (failed) return lua_error(L);
   return 1;
 }
 
 /* fetch(url [, opts]) -> response: parks this task while the transfer runs */
 static int l_fetch(lua_State *L) {
   req_t r;
-  parse_request(L, "fetch", &r);
+  parse_request(L, "fetch", &r, 0);
   lr_task *t = lr__current(L);
   if (!t) {
     lua_settop(L, 2);
@@ -649,6 +823,7 @@ static int l_fetch(lua_State *L) {
     err = setup(L, f, &r);
   }
   if (!err && lr__curl_add(rt, &f->x) != 0) err = "cannot add the transfer";
+  if (!err && r.timeout_ms) deadline_start(f, r.timeout_ms);
   if (err) {
     fetch_free(f);
     return luaL_error(L, "fetch: %s", err);
@@ -663,7 +838,7 @@ static int l_fetch(lua_State *L) {
  * task and the loop, until the transfer is over (the lesson's "requests"). */
 static int l_blocking_fetch(lua_State *L) {
   req_t r;
-  parse_request(L, "blocking_fetch", &r);
+  parse_request(L, "blocking_fetch", &r, 0);
   lr_runtime *rt = lr__runtime(L);
   if (rt->virtual_time)
     return luaL_error(L, "blocking_fetch: not available under --virtual-time (the network runs on real time)");
@@ -697,11 +872,9 @@ static int l_blocking_fetch(lua_State *L) {
     lr__push_cancel(L, rt);
     return lua_error(L);
   }
-  int failed = is_error_status(f);
-  if (failed) push_error(L, f, "blocking_fetch", r.url);
-  else push_response(L, f);
+  if (is_error_status(f)) return raise_error(L, f, "blocking_fetch", r.url);
+  push_response(L, f);
   fetch_free(f);
-  if (failed) return lua_error(L);
   return 1;
 }
 
@@ -804,7 +977,6 @@ static int h_index(lua_State *L) {
 /* fetch_config{max_connections=, max_host_connections=} -> current limits */
 static int l_fetch_config(lua_State *L) {
   lr_runtime *rt = lr__runtime(L);
-  if (!rt->max_connections) rt->max_connections = lr__default_connections();
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_pushnil(L);
@@ -812,16 +984,20 @@ static int l_fetch_config(lua_State *L) {
       const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
       if (strcmp(k, "max_connections") && strcmp(k, "max_host_connections"))
         return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'", k));
-      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 100000)
+      int isint = 0;
+      lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+      if (!isint || v < 0 || v > 100000)
         return luaL_argerror(L, 1, lua_pushfstring(L, "'%s' must be an integer from 0 to 100000", k));
-      if (strcmp(k, "max_connections") == 0) rt->max_connections = (long)lua_tointeger(L, -1);
-      else rt->max_host_connections = (long)lua_tointeger(L, -1);
+      if (strcmp(k, "max_connections") == 0) rt->max_connections = (long)v;
+      else rt->max_host_connections = (long)v;
       lua_pop(L, 1);
     }
     lr__curl_limits(rt);
   }
   lua_createtable(L, 0, 2);
-  lua_pushinteger(L, rt->max_connections);
+  /* the default is settled when the first fetch starts curl, counting the
+   * descriptors open then; until then, what it would be now */
+  lua_pushinteger(L, rt->max_connections ? rt->max_connections : lr__default_connections());
   lua_setfield(L, -2, "max_connections");
   lua_pushinteger(L, rt->max_host_connections);
   lua_setfield(L, -2, "max_host_connections");
@@ -852,7 +1028,19 @@ static void open_metatables(lua_State *L) {
 
 void lr__fetch_open(lua_State *L) { open_metatables(L); }
 
+/* core.fetch_all_check(opts): raises what fetch would say of opts, naming
+ * fetch_all, so that fetch_all refuses them before it fetches anything */
+static int l_fetch_all_check(lua_State *L) {
+  req_t r;
+  lua_settop(L, 1);
+  lua_pushliteral(L, "http://localhost/");
+  lua_insert(L, 1);
+  parse_request(L, "fetch_all", &r, 1);
+  return 0;
+}
+
 const luaL_Reg lr__fetch_funcs[] = {
   {"fetch", l_fetch}, {"blocking_fetch", l_blocking_fetch}, {"fetch_config", l_fetch_config},
+  {"fetch_all_check", l_fetch_all_check},
   {NULL, NULL}
 };

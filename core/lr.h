@@ -281,6 +281,8 @@ void lr__errors_open(lua_State *L);
 extern const luaL_Reg lr__error_funcs[];
 
 void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
+/* Pushes s[0..n) with each URL's user:password@ as user:***@ (user@ as ***@) */
+const char *lr__push_redacted(lua_State *L, const char *s, size_t n);
 
 /* semaphore.c */
 extern const luaL_Reg lr__semaphore_funcs[];

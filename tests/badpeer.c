@@ -3,8 +3,9 @@
  *
  *   badpeer            binds 127.0.0.1 on a free port, prints "PORT <n>"
  *
- * It reads each request up to its blank line, takes the path from the
- * request line and answers with canned bytes:
+ * It reads each request up to its blank line and the Content-Length bytes
+ * of body after it, takes the path from the request line and answers with
+ * canned bytes:
  *
  *   /ok               200, "ok\n" (keep-alive)
  *   /never            reads the request, never answers, keeps the socket open
@@ -21,6 +22,12 @@
  *   /redirect-loop    302 to itself (keep-alive)
  *   /drip             Content-Length: 100, one byte every 100 ms
  *   /repeat-headers   200 with headers repeated, in mixed case (keep-alive)
+ *   /echo             200, the whole request as it arrived (head and body) as
+ *                     its body, X-Conn (the connection's number, from 1)
+ *                     and X-Req (the request's on it, from 1); keep-alive
+ *   /smuggled         418: what a request smuggled inside a body would get
+ *   /redirect-file    302 to file:///etc/passwd (keep-alive)
+ *   /redirect-ftp     302 to ftp://127.0.0.1/x (keep-alive)
  *   anything else     404 (keep-alive)
  *
  * It exits on SIGTERM or SIGINT, when its stdin closes (so it never outlives
@@ -38,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,11 +69,13 @@ typedef struct {
   enum after after;
   enum tick tick;
   long left;            /* ticks still to send (TICK_DRIP) */
+  long id, nreq;        /* the connection's number, requests read on it */
   long long next_tick;  /* ms, monotonic */
 } conn;
 
 static conn *conns[MAX_CONNS];
 static int nconns;
+static long nconns_ever;
 
 static long long now_ms(void) {
   struct timespec ts;
@@ -105,8 +115,9 @@ static void conn_close(int i, int reset) {
   conns[i] = conns[--nconns];
 }
 
-/* Queues the answer to the request for `path`. */
-static void respond(conn *c, const char *path) {
+/* Queues the answer to the request for `path`; req[0..reqlen) is the whole
+ * request, head and body. */
+static void respond(conn *c, const char *path, const char *req, size_t reqlen) {
   char head[512];  /* path is < 256 bytes */
   c->after = AFTER_READ;
   c->tick = TICK_NONE;
@@ -155,6 +166,17 @@ static void respond(conn *c, const char *path) {
   } else if (strcmp(path, "/repeat-headers") == 0) {
     out_str(c, "HTTP/1.1 200 OK\r\nX-Dup: one\r\nContent-Type: text/plain\r\nx-dup: two\r\n"
                "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-DUP:   three  \r\nContent-Length: 3\r\n\r\nok\n");
+  } else if (strcmp(path, "/echo") == 0) {
+    snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Conn: %ld\r\n"
+             "X-Req: %ld\r\nContent-Length: %zu\r\n\r\n", c->id, c->nreq, reqlen);
+    out_str(c, head);
+    out_add(c, req, reqlen);
+  } else if (strcmp(path, "/smuggled") == 0) {
+    out_str(c, "HTTP/1.1 418 I'm a teapot\r\nContent-Length: 9\r\n\r\nsmuggled\n");
+  } else if (strcmp(path, "/redirect-file") == 0 || strcmp(path, "/redirect-ftp") == 0) {
+    snprintf(head, sizeof head, "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n",
+             path[10] == 'f' && path[11] == 'i' ? "file:///etc/passwd" : "ftp://127.0.0.1/x");
+    out_str(c, head);
   } else if (strcmp(path, "/drip") == 0) {
     out_str(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n");
     c->after = AFTER_TICK;
@@ -168,11 +190,21 @@ static void respond(conn *c, const char *path) {
   }
 }
 
+/* The Content-Length of the request head in[0..n), or 0 */
+static size_t content_length(const char *in, size_t n) {
+  static const char name[] = "\r\ncontent-length:";
+  for (size_t i = 0; i + sizeof name - 1 <= n; i++)
+    if (strncasecmp(in + i, name, sizeof name - 1) == 0) return strtoul(in + i + sizeof name - 1, NULL, 10);
+  return 0;
+}
+
 /* A complete request in c->in?  Answers it and drops it from the buffer.
  * (One at a time: curl does not pipeline, it waits for each answer.) */
 static void take_request(conn *c) {
   char *end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
   if (!end) return;
+  size_t used = (size_t)(end + 4 - c->in) + content_length(c->in, (size_t)(end - c->in));
+  if (used > c->inlen) return;  /* the body is still coming (read_in gives up if it cannot fit) */
   char path[256] = "/";
   char *sp = memchr(c->in, ' ', (size_t)(end - c->in));
   if (sp) {
@@ -181,10 +213,10 @@ static void take_request(conn *c) {
     memcpy(path, sp + 1, n);
     path[n] = '\0';
   }
-  size_t used = (size_t)(end + 4 - c->in);
+  c->nreq++;
+  respond(c, path, c->in, used);
   memmove(c->in, c->in + used, c->inlen - used);
   c->inlen -= used;
-  respond(c, path);
 }
 
 /* Sends what it can.  Returns -1 when the connection is gone (closed). */
@@ -261,6 +293,7 @@ static void accept_all(int lfd) {
     if (!c) die("calloc");
     c->fd = fd;
     c->after = AFTER_READ;
+    c->id = ++nconns_ever;
     conns[nconns++] = c;
   }
 }

@@ -175,18 +175,39 @@ end
 --- fetch_all(urls [, opts]) -> {response, ...} in the order of urls
 -- Fetches them all with at most opts.limit (default 10) in flight; the other
 -- opts go to each fetch, and opts.progress(done, total) is called as each
--- one completes.  Fail-fast like gather.
-function M.fetch_all(urls, opts)
+-- one completes.  Fail-fast like gather.  Every argument is checked before
+-- anything is fetched, and misuse is blamed on fetch_all at the caller's line.
+local function fetch_all_args(urls, opts)
   if type(urls) ~= "table" then
-    error(("bad argument #1 to 'fetch_all' (table of URLs expected, got %s)"):format(type(urls)), 2)
+    return ("bad argument #1 to 'fetch_all' (table of URLs expected, got %s)"):format(type(urls))
+  end
+  for i = 1, #urls do
+    if type(urls[i]) ~= "string" then
+      return ("bad argument #1 to 'fetch_all' (item %d: string expected, got %s)"):format(i, type(urls[i]))
+    end
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    return ("bad argument #2 to 'fetch_all' (table expected, got %s)"):format(type(opts))
   end
   local limit, progress, fopts = 10, nil, {}
   for k, v in pairs(opts or {}) do
     if k == "limit" then limit = v elseif k == "progress" then progress = v else fopts[k] = v end
   end
+  limit = math.type(limit) and math.tointeger(limit) or limit  -- 2.0 is 2, as lauxlib takes it
   if math.type(limit) ~= "integer" or limit < 1 then
-    error("bad argument #2 to 'fetch_all' (limit must be an integer >= 1)", 2)
+    return "bad argument #2 to 'fetch_all' (limit must be an integer >= 1)"
   end
+  if progress ~= nil and not callable(progress) then
+    return ("bad argument #2 to 'fetch_all' (option 'progress' must be a function, got %s)"):format(type(progress))
+  end
+  local ok, err = pcall(core.fetch_all_check, fopts)  -- what fetch would say, naming fetch_all
+  if not ok then return err end
+  return nil, limit, progress, fopts
+end
+
+function M.fetch_all(urls, opts)
+  local bad, limit, progress, fopts = fetch_all_args(urls, opts)
+  if bad then error(bad, 2) end
   -- `limit` workers, each taking the next URL: a task per worker rather than
   -- per URL (10,000 URLs cost 100 coroutines, not 10,000)
   local fetch, n, nexti, done, out = core.fetch, #urls, 0, 0, {}
