@@ -221,14 +221,16 @@ static void where_waiting(lr_task *t, char *buf, size_t n) {
 static void warn_pending(lr_runtime *rt) {
   lua_State *L = rt->L;
   size_t n = 0, shown = 0;
-  for (size_t i = 1; i <= rt->nlive; i++)
-    if (lr__live_at(rt, i) != rt->root) n++;
+  for (size_t i = 1; i <= rt->nlive; i++) {
+    lr_task *t = lr__live_at(rt, i);
+    if (t != rt->root && !t->cancel_requested) n++;  /* (cancel() asked for: the script's choice) */
+  }
   if (n == 0 || !lua_checkstack(L, 8)) return;
   fprintf(stderr, "lessonrun: warning: the script ended with %zu task%s still running; cancelling %s:\n",
           n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
   for (size_t i = 1; i <= rt->nlive && shown < 5; i++) {
     lr_task *t = lr__live_at(rt, i);
-    if (t == rt->root) continue;
+    if (t == rt->root || t->cancel_requested) continue;
     char where[LUA_IDSIZE + 32];
     where_waiting(t, where, sizeof where);
     lr__push_name(L, rt, t, 0);
