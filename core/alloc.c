@@ -30,8 +30,25 @@
 #define FIRST_ARENA ((size_t)256 << 10)  /* small programs stay small */
 #define MAX_ARENA ((size_t)64 << 20)
 
+/* Arenas are cut into aligned regions, which the bump pointer fills one at
+ * a time with blocks of any class.  A region whose blocks are all free
+ * (found by sweep, below) goes back to a pool that any class takes from:
+ * freed tables can become strings. */
+#define REGION ((size_t)64 << 10)
+#define REGION_OF(p) ((region *)((uintptr_t)(p) & ~(uintptr_t)(REGION - 1)))
+#define RELEASED UINT32_MAX           /* region->free: in the pool */
+#define SWEEP_MIN ((size_t)1 << 20)   /* free bytes in the lists before a sweep is worth it */
+
 typedef struct free_block { struct free_block *next; } free_block;
-typedef struct arena { struct arena *next; size_t size; } arena;
+typedef struct region {
+  union {
+    struct region *next;  /* in the pool */
+    size_t carved;        /* else, once filled: bytes handed out as blocks */
+  } u;
+  uint32_t epoch;         /* the sweep that last counted free_bytes */
+  uint32_t free_bytes;
+} region;
+typedef struct arena { struct arena *next; size_t size; } arena;  /* after its first region's header */
 
 #define PF_WINDOW ((size_t)6 << 20)
 #define SYNC_WINDOW ((size_t)64 << 10)
@@ -48,13 +65,18 @@ typedef struct {
 
 struct lr_alloc {
   free_block *free[NCLASS];
-  char *bump, *end;
+  char *bump, *end;    /* the region being filled */
+  char *fresh, *arena_end;  /* the current arena's regions never used yet */
+  region *pool;        /* wholly free regions */
+  size_t freed;        /* bytes in the free lists */
+  size_t sweep_at;     /* sweep when a region is needed and freed is past this */
+  uint32_t epoch;
   arena *arenas;
   size_t next_size;
-  char *pf_next;       /* bump past this: move the prefault window on */
+  char *pf_next;       /* a fresh region past this: move the prefault window on */
   prefaulter *pf;      /* started on the first huge arena */
+  long long fail_left; /* debug builds: allocations before they fail (LR_FAIL_ALLOC_AFTER), or -1 */
 };
-
 /* Faults in the whole pages of [p + from, p + to) with one call, not one
  * fault per 4 KiB page: ~13 us each on a VM, where populating costs ~5 us a
  * page.  The contents are untouched: safe on pages partly in use. */
@@ -92,14 +114,14 @@ static void *prefault_main(void *arg) {
   return NULL;
 }
 
-static int prefault_start(lr_alloc *a) {
+static int prefault_start(lr_alloc *a, char *at) {
   const char *env = getenv("LESSONRUN_PREFAULT");
   if (env && strcmp(env, "0") == 0) return -1;
   prefaulter *pf = calloc(1, sizeof *pf);
   if (!pf) return -1;
   pthread_mutex_init(&pf->mu, NULL);
   pthread_cond_init(&pf->cv, NULL);
-  pf->done = pf->want = pf->end = a->bump;
+  pf->done = pf->want = pf->end = at;
   sigset_t all, old;  /* signals (Ctrl-C) stay with the main thread */
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -115,27 +137,27 @@ static int prefault_start(lr_alloc *a) {
   return 0;
 }
 
-/* The bump pointer passed pf_next.  In the first, small arenas (4 KiB
+/* A fresh region at `at` passed pf_next.  In the first, small arenas (4 KiB
  * pages; start-up lives there): fault the next SYNC_WINDOW in now.  In big
- * ones: ask the helper for [bump, bump + PF_WINDOW). */
-static void prefault_ahead(lr_alloc *a) {
-  if (a->arenas->size < HUGE_PAGE) {  /* from the page the bump pointer is in */
-    char *from = (char *)((uintptr_t)a->bump & ~(uintptr_t)4095);
-    char *to = (size_t)(a->end - from) > SYNC_WINDOW ? from + SYNC_WINDOW : a->end;
-    populate(from, 0, (size_t)(to - from));
+ * ones: ask the helper for [at, at + PF_WINDOW). */
+static void prefault_ahead(lr_alloc *a, char *at) {
+  char *end = a->arena_end;
+  if (a->arenas->size < HUGE_PAGE) {
+    char *to = (size_t)(end - at) > SYNC_WINDOW ? at + SYNC_WINDOW : end;
+    populate(at, 0, (size_t)(to - at));
     a->pf_next = to;
     return;
   }
-  a->pf_next = a->bump + HUGE_PAGE;  /* the next call, 2 MiB further on */
-  if (!a->pf && prefault_start(a) != 0) { a->pf_next = PF_OFF; return; }
+  a->pf_next = at + HUGE_PAGE;  /* the next call, 2 MiB further on */
+  if (!a->pf && prefault_start(a, at) != 0) { a->pf_next = PF_OFF; return; }
   prefaulter *pf = a->pf;
-  char *want = (size_t)(a->end - a->bump) > PF_WINDOW ? a->bump + PF_WINDOW : a->end;
+  char *want = (size_t)(end - at) > PF_WINDOW ? at + PF_WINDOW : end;
   pthread_mutex_lock(&pf->mu);
   if (pf->failed) {
     a->pf_next = PF_OFF;
   } else {
-    if (pf->end != a->end || pf->done < a->bump) pf->done = a->bump;  /* a new arena, or overtaken */
-    pf->end = a->end;
+    if (pf->end != end || pf->done < at) pf->done = at;  /* a new arena, or overtaken */
+    pf->end = end;
     pf->want = want;
     pthread_cond_signal(&pf->cv);
   }
@@ -156,64 +178,124 @@ static void prefault_stop(lr_alloc *a) {
   a->pf = NULL;
 }
 
+/* An anonymous mapping of size bytes aligned to align (a power of two, at
+ * least a page). */
+static char *map_aligned(size_t size, size_t align) {
+  char *raw = mmap(NULL, size + align - 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return NULL;
+  char *p = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+  if (p > raw) munmap(raw, (size_t)(p - raw));
+  if (p + size < raw + size + align - 4096) munmap(p + size, (size_t)(raw + size + align - 4096 - (p + size)));
+  return p;
+}
+
+/* A new arena; its first region (which holds the arena's header, so never
+ * goes to the pool) becomes the one being filled. */
 static int new_arena(lr_alloc *a) {
   size_t size = a->next_size;
-  char *p;
-  if (size >= HUGE_PAGE) {  /* align to a huge page so all of it can be one */
-    char *raw = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return -1;
-    p = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-    if (p > raw) munmap(raw, (size_t)(p - raw));
-    if (p + size < raw + size + HUGE_PAGE) munmap(p + size, (size_t)(raw + size + HUGE_PAGE - (p + size)));
+  /* a huge arena is aligned to a huge page so all of it can be one */
+  char *p = map_aligned(size, size >= HUGE_PAGE ? HUGE_PAGE : REGION);
+  if (!p) return -1;
 #ifdef MADV_HUGEPAGE
-    madvise(p, size, MADV_HUGEPAGE);
+  if (size >= HUGE_PAGE) madvise(p, size, MADV_HUGEPAGE);
 #endif
-  } else {
-    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return -1;
-  }
-  arena *h = (arena *)p;
+  arena *h = (arena *)(p + sizeof(region));
   h->next = a->arenas;
   h->size = size;
   a->arenas = h;
-  a->bump = p + ((sizeof *h + GRAIN - 1) & ~(size_t)(GRAIN - 1));
-  a->end = p + size;
+  a->bump = p + sizeof(region) + ((sizeof *h + GRAIN - 1) & ~(size_t)(GRAIN - 1));
+  a->end = p + REGION;
+  a->fresh = a->end;
+  a->arena_end = p + size;
   /* small programs never start the prefaulter: only huge arenas, and not
    * after it failed or was turned off */
-  if (size < HUGE_PAGE) a->pf_next = a->bump;  /* (populated SYNC_WINDOW at a time) */
-  else if (a->pf_next != PF_OFF) a->pf_next = size >= PF_FROM ? a->bump : PF_OFF - 1;
+  if (size < HUGE_PAGE) a->pf_next = p;  /* (populated SYNC_WINDOW at a time) */
+  else if (a->pf_next != PF_OFF) a->pf_next = size >= PF_FROM ? p : PF_OFF - 1;
+  if (p >= a->pf_next) prefault_ahead(a, p);
   if (a->next_size < MAX_ARENA) a->next_size *= 2;
   return 0;
 }
 
-static void *small_alloc(lr_alloc *a, size_t cls) {
+/* Counts each filled region's free bytes in the free lists; the regions
+ * wholly free leave the lists for the pool.  Linear in the free blocks, and rare:
+ * after one, the lists must hold SWEEP_MIN and twice what it left before
+ * the next. */
+static void sweep(lr_alloc *a) {
+  uint32_t epoch = ++a->epoch;
+  for (size_t c = 0; c < NCLASS; c++) {
+    for (free_block *b = a->free[c]; b; b = b->next) {
+      region *r = REGION_OF(b);
+      if (r->epoch != epoch) { r->epoch = epoch; r->free_bytes = 0; }
+      r->free_bytes += (uint32_t)((c + 1) * GRAIN);
+    }
+  }
+  for (size_t c = 0; c < NCLASS; c++) {
+    for (free_block **pp = &a->free[c], *b; (b = *pp);) {
+      region *r = REGION_OF(b);
+      if (r->free_bytes != RELEASED && r->free_bytes == r->u.carved) {
+        r->free_bytes = RELEASED;
+        r->u.next = a->pool;
+        a->pool = r;
+      }
+      if (r->free_bytes == RELEASED) {
+        *pp = b->next;
+        a->freed -= (c + 1) * GRAIN;
+      } else {
+        pp = &b->next;
+      }
+    }
+  }
+  a->sweep_at = 2 * a->freed + SWEEP_MIN;
+}
+
+/* The region being filled has less than the block asked for left: it is
+ * done (the rest is left unused: a block there would be one more that must
+ * be freed before the region can go back), fill another: from the pool,
+ * fresh from the arena, or a new arena. */
+static int refill(lr_alloc *a) {
+  if (a->end) {  /* (an arena's first region counts its header: never wholly free) */
+    region *cur = (region *)(a->end - REGION);
+    cur->u.carved = (size_t)(a->bump - (char *)(cur + 1));
+  }
+  if (!a->pool && a->freed >= a->sweep_at) sweep(a);
+  region *r = a->pool;
+  if (r) {
+    a->pool = r->u.next;
+  } else if (a->fresh < a->arena_end) {
+    r = (region *)a->fresh;
+    a->fresh += REGION;
+    if ((char *)r >= a->pf_next) prefault_ahead(a, (char *)r);
+  } else if (new_arena(a) == 0) {
+    return 0;
+  } else {  /* no memory for an arena: whatever the lists give back */
+    if (a->freed) sweep(a);
+    if (!(r = a->pool)) return -1;
+    a->pool = r->u.next;
+  }
+  a->bump = (char *)r + sizeof *r;
+  a->end = (char *)r + REGION;
+  return 0;
+}
+
+static inline void *small_alloc(lr_alloc *a, size_t cls) {
+  size_t sz = (cls + 1) * GRAIN;
   free_block *b = a->free[cls];
   if (b) {
     a->free[cls] = b->next;
+    a->freed -= sz;
     return b;
   }
-  size_t sz = (cls + 1) * GRAIN;
-  if ((size_t)(a->end - a->bump) < sz) {
-    /* the arena's tail is too small for this class: give it to smaller ones */
-    while ((size_t)(a->end - a->bump) >= GRAIN) {
-      size_t rest = (size_t)(a->end - a->bump), c = (rest > SMALL_MAX ? SMALL_MAX : rest) / GRAIN - 1;
-      free_block *f = (free_block *)a->bump;
-      f->next = a->free[c];
-      a->free[c] = f;
-      a->bump += (c + 1) * GRAIN;
-    }
-    if (new_arena(a) != 0) return NULL;
-  }
+  if ((size_t)(a->end - a->bump) < sz && refill(a) != 0) return NULL;
   void *p = a->bump;
   a->bump += sz;
-  if (a->bump >= a->pf_next) prefault_ahead(a);
   return p;
 }
 
-static void small_free(lr_alloc *a, void *p, size_t cls) {
+static inline void small_free(lr_alloc *a, void *p, size_t cls) {
   free_block *b = p;
   b->next = a->free[cls];
   a->free[cls] = b;
+  a->freed += (cls + 1) * GRAIN;
 }
 
 #define CLASS(n) (((n) + GRAIN - 1) / GRAIN - 1)
@@ -302,6 +384,14 @@ static inline void kind_free(lr_alloc *a, void *p, size_t n) {
 /* lua_Alloc: as lauxlib's l_alloc, with osize meaningful whenever ptr is set */
 void *lr__alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   lr_alloc *a = ud;
+#ifndef NDEBUG
+  /* LR_FAIL_ALLOC_AFTER=N: every allocation after the first N fails, so an
+   * out-of-memory sweep is deterministic (and runs under ASan) */
+  if (a->fail_left >= 0 && nsize > 0 && (!ptr || nsize > osize)) {
+    if (a->fail_left == 0) return NULL;
+    a->fail_left--;
+  }
+#endif
 #ifdef LR_PLAIN_MALLOC
   (void)a; (void)osize;
   if (nsize == 0) { free(ptr); return NULL; }
@@ -319,7 +409,12 @@ void *lr__alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (CLASS(osize) == CLASS(nsize)) return ptr;
   }
   void *n = kind_alloc(a, nsize);
-  if (!n) return NULL;  /* Lua keeps the old block */
+  if (!n) {
+    /* Lua expects shrinking to succeed: a small block can stay where it
+     * is (its extra bytes are lost until it is freed); else Lua keeps the
+     * old block and raises */
+    return kind == SMALL && nsize < osize ? ptr : NULL;
+  }
   memcpy(n, ptr, osize < nsize ? osize : nsize);
   kind_free(a, ptr, osize);
   return n;
@@ -330,6 +425,12 @@ lr_alloc *lr__alloc_new(void) {
   if (a) {
     a->next_size = FIRST_ARENA;
     a->pf_next = PF_OFF - 1;
+    a->sweep_at = SWEEP_MIN;
+    a->fail_left = -1;
+#ifndef NDEBUG
+    const char *env = getenv("LR_FAIL_ALLOC_AFTER");
+    if (env && *env) a->fail_left = strtoll(env, NULL, 10);
+#endif
   }
   return a;
 }
@@ -340,7 +441,7 @@ void lr__alloc_free(lr_alloc *a) {
   prefault_stop(a);
   for (arena *h = a->arenas, *next; h; h = next) {
     next = h->next;
-    munmap(h, h->size);
+    munmap((char *)h - sizeof(region), h->size);
   }
   free(a);
 }
