@@ -127,9 +127,11 @@ local function task(name, duration) sleep(duration) end
 gather(spawn(task, "A", 0.1), spawn(task, "B", 0.2), spawn(task, "C", 0.3))
 EOF
   run --trace short.lua
-  expect "--trace in real time: four rows, about 2x concurrency, no '(virtual time)'" \
+  # over 1.0x is what shows overlap (one after another gives at most 1.0x);
+  # a busy machine lowers the figure, so it is not pinned to 2x
+  expect "--trace in real time: four rows, concurrency over 1x, no '(virtual time)'" \
     eval '[ "$rc" -eq 0 ] && [ "$(count "$err" "^(short\.lua|task\(\"[ABC]\", 0\.[123]\)) +[|│]")" -eq 4 ] &&
-          [ "$(count "$err" "concurrency (1\.[5-9]|2\.0)x$")" -eq 1 ]'
+          [ "$(count "$err" "concurrency (1\.[1-9]|2\.[0-9])x$")" -eq 1 ]'
   LC_ALL=C.UTF-8 run --virtual-time --trace short.lua
   expect "--trace to a pipe under a UTF-8 locale: still ASCII" eval '[ "$rc" -eq 0 ] && ascii_only "$err"'
 
