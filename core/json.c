@@ -518,7 +518,7 @@ static int enc_value(enc *e, int idx, int depth) {
         k++;
         lua_pop(L, 1);
       }
-      qsort(keys, nk, sizeof *keys, key_order);
+      if (nk > 1) qsort(keys, nk, sizeof *keys, key_order);
       enc_add(e, "{", 1);
       for (k = 0; k < nk; k++) {
         if (k) enc_add(e, ",", 1);

@@ -386,7 +386,7 @@ static int by_name(const void *a, const void *b) {
 /* Query arguments (sorted by name): a repeated name becomes a list, as in
  * httpbin. */
 static void jw_args(jw *w, kv_list *l) {
-  qsort(l->v, l->n, sizeof *l->v, by_key);
+  if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, by_key);
   jw_open(w, '{');
   for (size_t i = 0, j; i < l->n; i = j) {
     for (j = i + 1; j < l->n && key_cmp(&l->v[i], &l->v[j], 0) == 0;) j++;
@@ -407,7 +407,7 @@ static void jw_args(jw *w, kv_list *l) {
 
 /* Headers as httpbin shows them: Title-Case, repeats joined with ", ". */
 static void jw_headers(jw *w, kv_list *l) {
-  qsort(l->v, l->n, sizeof *l->v, by_name);
+  if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, by_name);
   jw_open(w, '{');
   for (size_t i = 0, j; i < l->n; i = j) {
     for (j = i + 1; j < l->n && key_cmp(&l->v[i], &l->v[j], 1) == 0;) j++;
