@@ -10,6 +10,7 @@
 
 #include "curl_api.h"
 #include "lr.h"
+#include "script.h"
 
 static const char *progname = "lessonrun";
 
@@ -72,52 +73,13 @@ static void locate(char *scripts, char *luadir, size_t n) {
   snprintf(luadir, n, "%s/../share/lua/5.4", exe);
 }
 
-static int readable(const char *p) { return access(p, R_OK) == 0; }
-
-/* The path find_script would return, or NULL; says nothing. */
-static const char *locate_script(const char *name, const char *scripts, char *buf, size_t n) {
-  if (readable(name)) return name;
-  if (!strchr(name, '/') && scripts[0]) {
-    snprintf(buf, n, "%s/%s", scripts, name);
-    if (readable(buf)) return buf;
-  }
-  return NULL;
-}
-
-/* Returns a path to run, or NULL after reporting where it looked. */
-static const char *find_script(const char *name, const char *scripts, char *buf, size_t n) {
-  const char *path = locate_script(name, scripts, buf, n);
-  if (path) return path;
-  if (!strchr(name, '/') && scripts[0]) {
-    char looked[PATH_MAX * 2];
-    snprintf(looked, sizeof looked, "cannot find script '%s' (looked in ./%s and %s)", name, name, buf);
-    report(looked);
-    return NULL;
-  }
-  char looked[PATH_MAX + 64];
-  snprintf(looked, sizeof looked, "cannot find script '%s'", name);
-  report(looked);
-  return NULL;
-}
-
 /* A script whose text mentions fetch gets libcurl loading on a thread from
  * the start, as an import at its top would load it, rather than at its first
  * request: dlopen of libcurl and its ~30 libraries takes 15-40 ms, a tenth
  * of the lesson's 0.2 s of fetches.  Anything else (-e, the REPL, scripts
  * that never say fetch) starts as before. */
-static void preload_if_fetching(const char *name, const char *scripts) {
-  char path[PATH_MAX * 2];
-  const char *p = locate_script(name, scripts, path, sizeof path);
-  FILE *f = p ? fopen(p, "rb") : NULL;
-  if (!f) return;
-  static char text[64 * 1024];  /* a lesson's top; the word is near it */
-  size_t n = fread(text, 1, sizeof text, f);
-  fclose(f);
-  for (const char *c = text; n >= 5 && (c = memchr(c, 'f', n - 4 - (size_t)(c - text))); c++)
-    if (memcmp(c, "fetch", 5) == 0) {
-      lr__curl_preload();
-      return;
-    }
+static void preload_if_fetching(const lr_script *sc) {
+  if (sc->text && lr__script_mentions(sc, "fetch")) lr__curl_preload();
 }
 
 /* ---- running things ---------------------------------------------------- */
@@ -140,29 +102,59 @@ static int dochunk(lr_state *S, const char *chunk) {
   return run_loaded(S, luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)"), 0);
 }
 
-static int dolibrary(lr_state *S, const char *mod) {
+/* -l mod, or -l g=mod as lua5.4 takes it: g = require "mod" */
+static int dolibrary(lr_state *S, const char *opt) {
   lua_State *L = lr_lua(S);
+  const char *eq = strchr(opt, '='), *mod = eq ? eq + 1 : opt;
   lua_getglobal(L, "require");
   lua_pushstring(L, mod);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    report(lua_tostring(L, -1));
+    const char *msg = lua_tostring(L, -1);
+    report(msg ? msg : "(error object is not a string)");
     lua_pop(L, 1);
     return LR_ERROR;
   }
-  lua_setglobal(L, mod);
+  if (eq) lua_pushlstring(L, opt, (size_t)(eq - opt));
+  else lua_pushstring(L, opt);
+  lua_insert(L, -2);
+  lua_setglobal(L, lua_tostring(L, -2));
+  lua_pop(L, 1);
   return LR_OK;
 }
 
-static int doscript(lr_state *S, const char *path, char **argv, int argc, int script) {
+/* The script's ... are arg[1..#arg] when it starts, as lua5.4 takes them
+ * (so -e can change them); st is its load status. */
+static int run_script(lr_state *S, int st) {
   lua_State *L = lr_lua(S);
-  int st = luaL_loadfile(L, path);
   int nargs = 0;
   if (st == LUA_OK) {
-    nargs = argc - script - 1;
-    luaL_checkstack(L, nargs + 1, "too many arguments to script");
-    for (int i = script + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+    if (lua_getglobal(L, "arg") != LUA_TTABLE) {
+      lua_pop(L, 2);
+      report("'arg' is not a table");
+      return LR_ERROR;
+    }
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    if (n < 0 || n > 1000000 || !lua_checkstack(L, (int)n + 3)) {
+      lua_pop(L, 2);
+      report("too many arguments to script");
+      return LR_ERROR;
+    }
+    for (lua_Integer i = 1; i <= n; i++) lua_rawgeti(L, -1 - (int)(i - 1), i);
+    lua_remove(L, -(int)n - 1);
+    nargs = (int)n;
   }
   return run_loaded(S, st, nargs);
+}
+
+/* LUA_INIT_5_4, else LUA_INIT: a chunk, or @file, run before anything else
+ * (unless -E), as lua5.4 does. */
+static int doinit(lr_state *S) {
+  const char *name = "=LUA_INIT_5_4", *init = getenv(name + 1);
+  if (!init) init = getenv((name = "=LUA_INIT") + 1);
+  if (!init) return LR_OK;
+  lua_State *L = lr_lua(S);
+  if (init[0] == '@') return run_loaded(S, luaL_loadfilex(L, init + 1, NULL), 0);
+  return run_loaded(S, luaL_loadbufferx(L, init, strlen(init), name, NULL), 0);
 }
 
 static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
@@ -229,31 +221,41 @@ static int trace_report(lr_state *S, const char *dest, const char *title) {
   return ok;
 }
 
-static int compare(int argc, char **argv, const char *scripts, const char *luadir) {
-  run_opts o = {"", 0, 0};
+/* lessonrun [--virtual-time] [--no-blocking-warnings] compare A B [the same] */
+static int compare(int argc, char **argv, run_opts o, const char *scripts, const char *luadir) {
   const char *names[2] = {NULL, NULL};
   int n = 0;
+  o.trace = "";
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--virtual-time") == 0) o.virtual_time = 1;
     else if (strcmp(argv[i], "--no-blocking-warnings") == 0) o.no_warnings = 1;
+    else if (strcmp(argv[i], "--trace") == 0) continue;  /* compare always draws */
     else if (argv[i][0] != '-' && n < 2) names[n++] = argv[i];
-    else { fprintf(stderr, "usage: %s compare A.lua B.lua [--virtual-time] [--no-blocking-warnings]\n", progname); return 2; }
+    else n = 3;
   }
-  if (n != 2) { fprintf(stderr, "usage: %s compare A.lua B.lua [--virtual-time]\n", progname); return 2; }
+  if (n != 2) {
+    fprintf(stderr, "usage: %s [--virtual-time] [--no-blocking-warnings] compare A.lua B.lua\n", progname);
+    return 2;
+  }
+  lr_script sc[2];
+  char err[PATH_MAX * 3];
+  for (int k = 0; k < 2; k++)
+    if (lr__script_read(names[k], scripts, &sc[k], err, sizeof err) != 0) {
+      report(err);
+      if (k) lr__script_free(&sc[0]);
+      return 1;
+    }
+  preload_if_fetching(&sc[0]);
+  preload_if_fetching(&sc[1]);
   char *json[2] = {NULL, NULL};
   int rc = LR_OK;
-  preload_if_fetching(names[0], scripts);
-  preload_if_fetching(names[1], scripts);
   for (int k = 0; k < 2 && rc == LR_OK; k++) {
-    char buf[PATH_MAX * 2];
-    const char *path = find_script(names[k], scripts, buf, sizeof buf);
-    if (!path) { rc = LR_ERROR; break; }
-    lr_state *S = lr__new(luadir);
+    lr_state *S = lr__new(luadir, 0);
     if (!S) { rc = LR_ERROR; break; }
     apply(S, &o);
     printf("=== %s ===\n", names[k]);
     fflush(stdout);
-    rc = run_loaded(S, luaL_loadfile(lr_lua(S), path), 0);
+    rc = run_loaded(S, lr__script_load(lr_lua(S), &sc[k]), 0);
     fflush(stdout);
     if (rc == LR_OK) {  /* carry the trace across states as JSON */
       lua_State *L = lr_lua(S);
@@ -266,17 +268,22 @@ static int compare(int argc, char **argv, const char *scripts, const char *luadi
     }
     lr_close(S);
   }
+  lr__script_free(&sc[0]);
+  lr__script_free(&sc[1]);
   if (rc == LR_OK) {
-    lr_state *S = lr__new(luadir);
-    lua_State *L = lr_lua(S);
-    for (int k = 0; k < 2; k++) {
+    lr_state *S = lr__new(luadir, 0);
+    lua_State *L = S ? lr_lua(S) : NULL;
+    if (!L) rc = LR_ERROR;
+    for (int k = 0; L && k < 2; k++) {
       lua_getglobal(L, "json_decode");
       lua_pushstring(L, json[k]);
       lua_call(L, 1, 1);
     }
-    lua_pushstring(L, names[0]);
-    lua_pushstring(L, names[1]);
-    if (!call_timeline(L, "compare", 4)) rc = LR_ERROR;
+    if (L) {
+      lua_pushstring(L, names[0]);
+      lua_pushstring(L, names[1]);
+      if (!call_timeline(L, "compare", 4)) rc = LR_ERROR;
+    }
     lr_close(S);
   }
   free(json[0]);
@@ -285,22 +292,36 @@ static int compare(int argc, char **argv, const char *scripts, const char *luadi
   return status_exit(rc);
 }
 
+/* lua5.4's options, then lessonrun's long ones; a subcommand (serve,
+ * compare) may follow the long options that apply to it. */
 int main(int argc, char **argv) {
   /* Big blocks (a table of a million tasks, the sleepers' ring) always in
    * their own mappings, so growing one is an mremap, not a copy into fresh
    * pages (glibc's default threshold climbs to 32 MiB after the first free). */
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
-  int has_e = 0, has_i = 0, has_v = 0, script = 0, use_stdin = 0;
-  if (argv[0] && argv[0][0]) progname = "lessonrun";
-  if (argc > 1 && strcmp(argv[1], "serve") == 0) return lr__serve_main(argc - 1, argv + 1);
+  lr__std_fds_open();
+  int has_e = 0, has_i = 0, has_v = 0, has_E = 0, lua_opts = 0, script = 0, use_stdin = 0;
   char scripts[PATH_MAX], luadir[PATH_MAX];
   locate(scripts, luadir, sizeof scripts);
-  if (argc > 1 && strcmp(argv[1], "compare") == 0) return compare(argc - 1, argv + 1, scripts, luadir);
   run_opts ro = {NULL, 0, 0};
   int i;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (a[0] != '-') break;
+    if (a[0] != '-') {
+      int serve = strcmp(a, "serve") == 0;
+      if (!serve && strcmp(a, "compare") != 0) break;
+      if (lua_opts) break;  /* after -e/-l/-i... it is a script's name, as in lua5.4 */
+      if (serve && i > 1) {
+        fprintf(stderr, "%s: '%s' does not apply to serve\n", progname, argv[1]);
+        return 1;
+      }
+      if (!serve && ro.trace && ro.trace[0]) {
+        fprintf(stderr, "%s: compare draws its timelines on stderr: '--trace=%s' does not apply\n", progname,
+                ro.trace);
+        return 1;
+      }
+      return serve ? lr__serve_main(argc - i, argv + i) : compare(argc - i, argv + i, ro, scripts, luadir);
+    }
     if (strcmp(a, "--trace") == 0) { ro.trace = ""; continue; }
     if (strncmp(a, "--trace=", 8) == 0) { ro.trace = a + 8; continue; }
     if (strcmp(a, "--virtual-time") == 0) { ro.virtual_time = 1; continue; }
@@ -308,8 +329,12 @@ int main(int argc, char **argv) {
     if (strcmp(a, "--") == 0) { i++; break; }
     if (strcmp(a, "-") == 0) { use_stdin = 1; break; }
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return 0; }
-    if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) { has_v = 1; continue; }
+    if (strcmp(a, "--version") == 0) { has_v = 1; continue; }
+    lua_opts = 1;
+    if (strcmp(a, "-v") == 0) { has_v = 1; continue; }
     if (strcmp(a, "-i") == 0) { has_i = has_v = 1; continue; }
+    if (strcmp(a, "-E") == 0) { has_E = 1; continue; }
+    if (strcmp(a, "-W") == 0) continue;  /* in order, with -e and -l, below */
     if (strncmp(a, "-e", 2) == 0 || strncmp(a, "-l", 2) == 0) {
       has_e |= a[1] == 'e';
       if (a[2] == '\0' && (++i >= argc || argv[i][0] == '-')) {
@@ -325,24 +350,31 @@ int main(int argc, char **argv) {
   }
   script = (i < argc && !use_stdin) ? i : 0;
   if (use_stdin) script = i;  /* '-' is the script: stdin */
-  if (script && !use_stdin) preload_if_fetching(argv[script], scripts);
+  /* read once, now (a FIFO cannot be read twice), reported where lua5.4 would */
+  lr_script sc = {0};
+  char script_err[PATH_MAX * 3] = "";
+  if (script && !use_stdin && lr__script_read(argv[script], scripts, &sc, script_err, sizeof script_err) == 0)
+    preload_if_fetching(&sc);
 
-  lr_state *S = lr__new(luadir);
+  if (has_v) printf("lessonrun %s (%s, libuv %s)\n", LR_VERSION, LUA_RELEASE, uv_version_string());
+  fflush(stdout);
+  lr_state *S = lr__new(luadir, has_E);
   if (!S) {
     fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);
+    lr__script_free(&sc);
     lr__curl_preload_join();
     return 1;
   }
   lua_State *L = lr_lua(S);
   apply(S, &ro);
   create_arg_table(L, argv, argc, script ? script : argc);
-  if (has_v) printf("lessonrun %s (%s, libuv %s)\n", LR_VERSION, LUA_RELEASE, uv_version_string());
 
-  int rc = LR_OK;
+  int rc = has_E ? LR_OK : doinit(S);
   for (int j = 1; j < (script ? script : argc) && rc == LR_OK; j++) {
     const char *a = argv[j];
     if (strcmp(a, "--") == 0) break;
     if (a[0] == '-' && a[1] == '-') continue;
+    if (strcmp(a, "-W") == 0) lua_warning(L, "@on", 0);
     if (a[0] == '-' && (a[1] == 'e' || a[1] == 'l')) {
       const char *val = a[2] ? a + 2 : argv[++j];
       rc = a[1] == 'e' ? dochunk(S, val) : dolibrary(S, val);
@@ -350,23 +382,19 @@ int main(int argc, char **argv) {
   }
   if (rc == LR_OK && script) {
     if (use_stdin) {  /* "-": stdin is the script, what follows its arguments */
-      int st = luaL_loadfile(L, NULL), nargs = 0;
-      if (st == LUA_OK) {
-        nargs = argc - script - 1;
-        luaL_checkstack(L, nargs + 1, "too many arguments to script");
-        for (int k = script + 1; k < argc; k++) lua_pushstring(L, argv[k]);
-      }
-      rc = run_loaded(S, st, nargs);
+      rc = run_script(S, luaL_loadfile(L, NULL));
+    } else if (sc.text) {
+      rc = run_script(S, lr__script_load(L, &sc));
     } else {
-      char buf[PATH_MAX * 2];
-      const char *path = find_script(argv[script], scripts, buf, sizeof buf);
-      rc = path ? doscript(S, path, argv, argc, script) : LR_ERROR;
+      report(script_err);
+      rc = LR_ERROR;
     }
   }
+  lr__script_free(&sc);
   if (ro.trace && rc != LR_INTERRUPTED &&
       !trace_report(S, ro.trace, script ? argv[script] : "(command line)") && rc == LR_OK)
     rc = LR_ERROR;  /* the picture asked for could not be made */
-  if (rc == LR_OK || (rc == LR_ERROR && script && has_i)) {  /* lua.c: a failed -e/-l ends it */
+  if (rc == LR_OK) {  /* as lua.c: a failed LUA_INIT, -e, -l or script ends it */
     if (has_i) {
       rc = lr__repl(S);
     } else if (!script && !has_e && !has_v) {

@@ -295,6 +295,7 @@ void lr__offload_cleanup(lr_runtime *rt, lr_task *t);
 
 /* term.c */
 extern const luaL_Reg lr__term_funcs[];
+void lr__std_fds_open(void);  /* term.c: 0-2 on /dev/null where closed */
 
 /* json.c */
 int lr__json_decode(lua_State *L, const char *s, size_t len);
@@ -351,7 +352,7 @@ void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t 
 
 /* state.c */
 int lr__exec(lr_state *S, int nargs);
-lr_state *lr__new(const char *luadir);
+lr_state *lr__new(const char *luadir, int noenv);  /* noenv: lua5.4 -E */
 lr_runtime *lr__state_runtime(lr_state *S);
 
 /* embed.c (generated) */

@@ -37,38 +37,81 @@ static int same_text(const char *path, const lr_embedded *e) {
   return same;
 }
 
-/* The built-in copies of the lua/lessonrun files serve when package.path
- * has no file for them (a stock lua5.4 with only the .so on package.cpath)
- * or the file there is the same text (the installed copy, or the source
- * tree's from the build tree); a file that differs wins, so edits take
- * effect at once. */
+/* The lessonrun executable's own Lua folder (the source tree's from the
+ * build tree, else the installed one), or NULL in a stock lua5.4. */
+static const char *luadir(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "lessonrun.luadir");
+  const char *dir = lua_tostring(L, -1);  /* the registry keeps it alive */
+  lua_pop(L, 1);
+  return dir;
+}
+
+/* package.searchers entry: "lessonrun.x" from the executable's Lua folder,
+ * so that package.path stays what lua5.4 makes of LUA_PATH. */
+static int own_searcher(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1), *dir = luadir(L);
+  if (!dir || strncmp(name, "lessonrun", 9) != 0 || (name[9] && name[9] != '.')) return 0;
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchpath");
+  lua_pushvalue(L, 1);
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+  lua_call(L, 2, 2);
+  if (lua_isnil(L, -2)) return 1;  /* searchpath's "no file '...'" */
+  const char *path = lua_tostring(L, -2);
+  if (luaL_loadfilex(L, path, NULL) != LUA_OK)
+    return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, path, lua_tostring(L, -1));
+  lua_pushstring(L, path);
+  return 2;
+}
+
+/* The built-in copies of the lua/lessonrun files serve when there is no
+ * file for them (lessonrun's folder first, then package.path: a stock lua5.4
+ * with only the .so on package.cpath) or the file there is the same text
+ * (the installed copy, or the source tree's from the build tree); a file
+ * that differs wins, so edits take effect at once. */
 static void register_embedded(lua_State *L) {
+  const char *dir = luadir(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_getglobal(L, "package");
-  int has_package = lua_istable(L, -1);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+  }
+  if (dir && lua_getfield(L, -1, "searchers") == LUA_TTABLE) {  /* after preload: before package.path */
+    lua_pushcfunction(L, own_searcher);
+    for (lua_Integer i = (lua_Integer)luaL_len(L, -2) + 1; i > 2; i--) {
+      lua_geti(L, -2, i - 1);
+      lua_seti(L, -3, i);
+    }
+    lua_seti(L, -2, 2);
+  }
+  if (dir) lua_pop(L, 1);
+  if (dir) lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dir, dir);
+  else lua_pushliteral(L, "");
+  lua_getfield(L, -2, "path");
+  if (lua_isstring(L, -1)) lua_concat(L, 2);
+  else lua_pop(L, 1);
+  const char *where = lua_tostring(L, -1);  /* stays on the stack */
+  int searchable = lua_getfield(L, -2, "searchpath") == LUA_TFUNCTION;
+  lua_pop(L, 1);
   for (const lr_embedded *e = lr__embedded; e->name; e++) {
     int builtin = 1;
-    if (has_package && lua_getfield(L, -1, "searchpath") == LUA_TFUNCTION) {
+    if (searchable && where[0]) {
+      lua_getfield(L, -2, "searchpath");
       lua_pushstring(L, e->name);
-      lua_getfield(L, -3, "path");
-      if (lua_isstring(L, -1)) {
-        lua_call(L, 2, 1);
-        const char *path = lua_tostring(L, -1);
-        builtin = !path || same_text(path, e);
-        lua_pop(L, 1);
-      } else {
-        lua_pop(L, 3);
-      }
-    } else {
+      lua_pushvalue(L, -3);
+      lua_call(L, 2, 1);
+      const char *path = lua_tostring(L, -1);
+      builtin = !path || same_text(path, e);
       lua_pop(L, 1);
     }
     if (builtin) {
       lua_pushlightuserdata(L, (void *)e);
       lua_pushcclosure(L, embedded_loader, 1);
-      lua_setfield(L, -3, e->name);
+      lua_setfield(L, -4, e->name);
     }
   }
-  lua_pop(L, 2);
+  lua_pop(L, 3);
 }
 
 int luaopen_lessonrun(lua_State *L) {

@@ -22,14 +22,14 @@ static void set_err(lr_state *S, const char *msg) {
 
 static int pinit(lua_State *L) {
   const char *luadir = lua_tostring(L, 1);
+  if (lua_toboolean(L, 2)) {  /* lua5.4 -E: package ignores LUA_PATH and LUA_CPATH */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
   luaL_openlibs(L);
-  if (luadir && luadir[0]) {  /* our Lua sources first: edits take effect */
-    lua_getglobal(L, "package");
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", luadir, luadir);
-    lua_getfield(L, -2, "path");
-    lua_concat(L, 2);
-    lua_setfield(L, -2, "path");
-    lua_pop(L, 1);
+  if (luadir && luadir[0]) {  /* module.c finds our Lua sources there; package.path stays lua5.4s */
+    lua_pushstring(L, luadir);
+    lua_setfield(L, LUA_REGISTRYINDEX, "lessonrun.luadir");
   }
   luaL_requiref(L, "lessonrun", luaopen_lessonrun, 0);
   /* scripts see the primitives as globals */
@@ -82,9 +82,9 @@ static void warnf_on(void *ud, const char *msg, int tocont) {
   warnf_cont(ud, msg, tocont);
 }
 
-lr_state *lr_new(void) { return lr__new(NULL); }
+lr_state *lr_new(void) { return lr__new(NULL, 0); }
 
-lr_state *lr__new(const char *luadir) {
+lr_state *lr__new(const char *luadir, int noenv) {
   lr_state *S = calloc(1, sizeof *S);
   if (!S) return NULL;
   S->alloc = lr__alloc_new();
@@ -101,7 +101,8 @@ lr_state *lr__new(const char *luadir) {
   lua_gc(S->L, LUA_GCGEN, 50, 0);
   lua_pushcfunction(S->L, pinit);
   lua_pushstring(S->L, luadir);
-  if (lua_pcall(S->L, 1, 1, 0) != LUA_OK) {
+  lua_pushboolean(S->L, noenv);
+  if (lua_pcall(S->L, 2, 1, 0) != LUA_OK) {
     lua_close(S->L);
     lr__alloc_free(S->alloc);
     free(S);

@@ -106,10 +106,10 @@ normal_checks() {
 
   run nope.lua
   expect "missing script: exit 1 and where it looked" \
-    eval '[ "$rc" -eq 1 ] && has "$err" "cannot find script '"'"'nope.lua'"'"' (looked in ./nope.lua and $SRC/scripts/nope.lua)"'
+    eval '[ "$rc" -eq 1 ] && has "$err" "cannot open nope.lua: No such file or directory (looked here and in $SRC/scripts)"'
   run ./nope.lua
   expect "missing script with a path: exit 1, not looked up among the lessons" \
-    eval '[ "$rc" -eq 1 ] && has "$err" "cannot find script '"'"'./nope.lua'"'"'" && ! has "$err" "scripts/"'
+    eval '[ "$rc" -eq 1 ] && has "$err" "cannot open ./nope.lua: No such file or directory" && ! has "$err" "scripts"'
 
   run -e 'os.exit(3)'
   expect "os.exit(3) exits 3" [ "$rc" -eq 3 ]

@@ -193,7 +193,7 @@ EOF
   expect "compare with one script: usage, exit 2" eval '[ "$rc" -eq 2 ] && has "$err" "usage"'
   run compare sync.lua no_such_script.lua --virtual-time
   expect "compare with a missing script: says so, exit 1" \
-    eval '[ "$rc" -eq 1 ] && has "$err" "cannot find script '"'"'no_such_script.lua'"'"'"'
+    eval '[ "$rc" -eq 1 ] && has "$err" "cannot open no_such_script.lua: No such file or directory"'
 
   # ---- blocking-call warnings ------------------------------------------------------------------
   local W='^lessonrun: warning: blocking_sleep at '
