@@ -155,6 +155,10 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
 static int traceback(lua_State *L) {
   if (lua_type(L, 1) != LUA_TSTRING) return 1;
   luaL_traceback(L, L, lua_tostring(L, 1), 1);
+  /* its last frame is worker_main, lessonrun's C: the user's function is the bottom */
+  size_t n, k = sizeof "\n\t[C]: in ?" - 1;
+  const char *tb = lua_tolstring(L, -1, &n);
+  if (n >= k && strcmp(tb + n - k, "\n\t[C]: in ?") == 0) lua_pushlstring(L, tb, n - k);
   return 1;
 }
 
@@ -377,6 +381,10 @@ static int pool_can_start(void) {
 
 /* offload(fn, ...) -> fn(...)'s results, computed on a worker thread */
 static int l_offload(lua_State *L) {
+  int ty = lua_type(L, 1);
+  if (ty != LUA_TFUNCTION && ty != LUA_TLIGHTUSERDATA && (ty <= LUA_TSTRING || ty == LUA_TTABLE))
+    return luaL_argerror(L, 1, lua_pushfstring(L, "function expected, got %s; pass the function and its "
+                                                  "arguments: offload(f, a), not offload(f(a))", luaL_typename(L, 1)));
   luaL_checktype(L, 1, LUA_TFUNCTION);
   if (lua_iscfunction(L, 1)) return luaL_argerror(L, 1, "a C function cannot be sent to a worker thread");
   const char *up;

@@ -421,8 +421,53 @@ static void finish(lr_runtime *rt, lr_task *t, int state) {
   t->ref = LUA_NOREF;
 }
 
+/* 1 if a traceback line ("src:line: in ...") is a frame of lessonrun's own
+ * Lua files, built in ("lessonrun/api.lua") or an edited copy on disk. */
+static int ours_frame(const char *line, size_t n) {
+  const char *in = memmem(line, n, ": in ", 5);
+  if (!in) return 0;
+  const char *end = in;
+  while (end > line && end[-1] >= '0' && end[-1] <= '9') end--;
+  if (end == in || end == line || end[-1] != ':') return 0;
+  size_t len = (size_t)(end - 1 - line);
+  for (const lr_embedded *e = lr__embedded; e->name; e++) {
+    size_t k = strlen(e->chunkname + 1);
+    if (len >= k && memcmp(end - 1 - k, e->chunkname + 1, k) == 0 &&
+        (len == k || end[-2 - k] == '/' || end[-2 - k] == '.'))
+      return 1;
+  }
+  return 0;
+}
+
+/* Pushes the frames of luaL_traceback's text tb (its heading dropped) that
+ * show the user's code: lessonrun's own frames go, and so do the C frames
+ * they called (error, reraise, fetch...), so a traceback starts at the
+ * user's line. */
+static void push_user_frames(lua_State *L, const char *tb) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  const char *p = strchr(tb, '\n'), *cstart = NULL;  /* cstart: a run of C frames not yet kept */
+  while (p) {
+    const char *next = strchr(p + 1, '\n'), *end = next ? next : p + strlen(p);
+    const char *line = p + 2;  /* after "\n\t" */
+    if (end - p > 2 && strncmp(line, "[C]: ", 5) == 0) {
+      if (!cstart) cstart = p;
+    } else {
+      int ours = end - p > 2 && ours_frame(line, (size_t)(end - line));
+      /* "(...tail calls...)" under nothing kept: our frames were what was tail-called */
+      if (!cstart && luaL_bufflen(&b) == 0 && strncmp(line, "(...tail calls...)", 18) == 0) ours = 1;
+      if (!ours) luaL_addlstring(&b, cstart ? cstart : p, (size_t)(end - (cstart ? cstart : p)));
+      cstart = NULL;
+    }
+    p = next;
+  }
+  if (cstart) luaL_addstring(&b, cstart);
+  luaL_pushresult(&b);
+}
+
 /* Build the traceback of a failed task; if it re-raised a child's error
- * (gather, wait), the child's traceback comes first. */
+ * (gather, wait), the child's traceback comes first.  Only the user's
+ * frames are kept, and a child with none is left out. */
 static void record_failure(lua_State *L, lr_runtime *rt, lr_task *t) {
   lua_State *co = t->co;
   int base = lua_gettop(L);
@@ -441,17 +486,21 @@ static void record_failure(lua_State *L, lr_runtime *rt, lr_task *t) {
   lua_settop(L, base);
   if (origin) {
     lr__push_traceback(L, origin);
-    lua_pushliteral(L, "\n");
+    if (strchr(lua_tostring(L, -1), '\n')) {
+      lua_pushliteral(L, "\n");
+    } else {  /* a heading alone: the child ran only lessonrun's code (fetch_all's workers) */
+      lua_pop(L, 1);
+      origin = NULL;
+    }
   }
   lr__push_name(L, rt, t, 0);
   lua_pushfstring(L, origin ? "stack traceback of %s, which re-raised it:" : "stack traceback of %s:",
                   lua_tostring(L, -1));
   lua_remove(L, -2);
   luaL_traceback(L, co, NULL, 0);
-  /* drop luaL_traceback's own "stack traceback:" heading */
-  const char *tb = lua_tostring(L, -1), *nl = strchr(tb, '\n');
-  lua_pushstring(L, nl ? nl : "");
+  push_user_frames(L, lua_tostring(L, -1));
   lua_remove(L, -2);
+  if (origin && lua_rawlen(L, -1) == 0) lua_settop(L, base + 1);  /* nothing of ours to add: the child's */
   lua_concat(L, lua_gettop(L) - base);
   lua_xmove(L, co, 1);
 }
@@ -974,7 +1023,17 @@ static const luaL_Reg task_methods[] = {
 /* spawn(fn, ...) -> task */
 static int l_spawn(lua_State *L) {
   if (lua_type(L, 1) != LUA_TFUNCTION) {
-    if (luaL_getmetafield(L, 1, "__call") == LUA_TNIL) return luaL_typeerror(L, 1, "function");
+    if (luaL_getmetafield(L, 1, "__call") == LUA_TNIL) {
+      /* a value a call could have returned: spawn(f(x)) written for spawn(f, x) */
+      int ty = lua_type(L, 1);
+      if (ty != LUA_TLIGHTUSERDATA && (ty <= LUA_TSTRING || ty == LUA_TTABLE))
+        return luaL_argerror(L, 1, lua_pushfstring(L, "function expected, got %s; pass the function and its "
+                                                      "arguments: spawn(f, a), not spawn(f(a))", luaL_typename(L, 1)));
+      if (lr__totask(L, lr__runtime(L), 1))
+        return luaL_argerror(L, 1, "function expected, got lessonrun.Task; a task starts when it is spawned: "
+                                   "wait for it with t:wait()");
+      return luaL_typeerror(L, 1, "function");
+    }
     lua_pop(L, 1);
   }
   lr__spawn(L, lr__runtime(L), 1, lua_gettop(L) - 1);

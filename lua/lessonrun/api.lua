@@ -36,6 +36,31 @@ local function callable(v)
   return type(mt) == "table" and mt.__call ~= nil
 end
 
+-- What a call could have returned, where a function was expected: f(x)
+-- written for f, x (spawn(task("A", 1))), so the error says what was meant.
+local looks_called = { ["nil"] = true, boolean = true, number = true, string = true, table = true }
+
+-- "function expected, got T", and the hint `usage` when the value looks
+-- like a call's result (got is "no value" when the argument is missing).
+local function fn_expected(v, got, usage)
+  got = got or type(v)
+  if looks_called[type(v)] then
+    return ("function expected, got %s; pass the function and its arguments: %s"):format(got, usage)
+  end
+  return "function expected, got " .. got
+end
+
+-- gather's or settle's error for argument (or list item) i, a
+local function bad_item(fname, i, a, listform, itself)
+  local where = listform and ("item " .. i .. " of the list") or ("argument #" .. i)
+  local why = itself and "a task cannot wait for itself" or "function or task expected, got " .. type(a)
+  if not itself and looks_called[type(a)] then
+    why = ("%s; pass tasks or functions, not what they return: %s(%s)"):format(why, fname,
+      listform and "{spawn(f, a), g}" or "spawn(f, a), g")
+  end
+  return ("bad %s to '%s' (%s)"):format(where, fname, why)
+end
+
 -- Turn gather's arguments (functions and/or tasks, or one list of them) into
 -- a list of tasks.  Returns list, n, and whether the list form was used.
 local function tasks_of(fname, ...)
@@ -49,11 +74,9 @@ local function tasks_of(fname, ...)
   for i = 1, n do  -- check them all before starting any (one look at each: 1M of them miss the cache)
     local a = args[i]
     local task = istask(a)
-    local bad = (a == me and me ~= nil) and "a task cannot wait for itself"
-      or (not task and not callable(a)) and ("function or task expected, got " .. type(a))
-    if bad then  -- (the message is built only here: gather of 1M items makes no garbage)
-      local where = listform and ("item " .. i .. " of the list") or ("argument #" .. i)
-      error(("bad %s to '%s' (%s)"):format(where, fname, bad), 3)
+    local itself = a == me and me ~= nil
+    if itself or (not task and not callable(a)) then
+      error(bad_item(fname, i, a, listform, itself), 3)  -- (a message only here: 1M items make no garbage)
     end
     all_tasks = all_tasks and task
   end
@@ -127,15 +150,17 @@ end
 -- raised here.  Scopes nest: the inner deadline fires first, and catching
 -- it does not lose the outer one.  If the caller is cancelled, so is fn, and
 -- the cancellation (not a timeout) goes on.
-function M.timeout(seconds, fn, ...)
+function M.timeout(seconds, ...)
   if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 then
     local got = type(seconds) ~= "number" and type(seconds) or seconds ~= seconds and "nan" or tostring(seconds)
     error(("bad argument #1 to 'timeout' (seconds must be a number >= 0, got %s)"):format(got), 2)
   end
+  local fn = ...
   if not callable(fn) then
-    error(("bad argument #2 to 'timeout' (function expected, got %s)"):format(type(fn)), 2)
+    local msg = fn_expected(fn, select("#", ...) == 0 and "no value", "timeout(s, f, a), not timeout(s, f(a))")
+    error(("bad argument #2 to 'timeout' (%s)"):format(msg), 2)
   end
-  local child = spawn(fn, ...)
+  local child = spawn(...)
   local ok, finished = pcall(core.wait_for, child, seconds)
   if not ok then  -- we were cancelled (or misused): take the child with us
     child:cancel()
@@ -152,24 +177,28 @@ end
 --- run(fn, ...) -> fn's results
 -- Runs fn as the root task and drives the loop until it ends (for a stock
 -- lua5.4 or any plain Lua code).  Inside a task it simply calls fn.
-function M.run(fn, ...)
+function M.run(...)
+  local fn = ...
   if not callable(fn) then
-    error(("bad argument #1 to 'run' (function expected, got %s)"):format(type(fn)), 2)
+    local msg = fn_expected(fn, select("#", ...) == 0 and "no value", "run(f, a), not run(f(a))")
+    error(("bad argument #1 to 'run' (%s)"):format(msg), 2)
   end
-  if core.current() then return fn(...) end
-  return spawn(fn, ...):wait()
+  if core.current() then return fn(select(2, ...)) end
+  return spawn(...):wait()
 end
 
 --- sem:with(fn, ...) -> fn's results, run while holding one of sem's slots.
 -- The slot is given back however fn ends: return, error or cancellation
 -- (like Python's `async with sem:`).
 local Semaphore = core.semaphore_methods()
-function Semaphore:with(fn, ...)
+function Semaphore:with(...)
+  local fn = ...
   if not callable(fn) then
-    error(("bad argument #1 to 'with' (function expected, got %s)"):format(type(fn)), 2)
+    local msg = fn_expected(fn, select("#", ...) == 0 and "no value", "sem:with(f, a), not sem:with(f(a))")
+    error(("bad argument #1 to 'with' (%s)"):format(msg), 2)
   end
   local _ <close> = self:acquire()
-  return fn(...)
+  return fn(select(2, ...))
 end
 
 --- fetch_all(urls [, opts]) -> {response, ...} in the order of urls
@@ -220,8 +249,8 @@ function M.fetch_all(urls, opts)
       if progress then progress(done, n) end
     end
   end
-  local workers = {}
-  for w = 1, math.min(limit, n) do workers[w] = worker end
+  local workers = {}  -- named, as their tracebacks would otherwise name this file
+  for w = 1, math.min(limit, n) do workers[w] = spawn(worker):name("fetch_all's worker " .. w) end
   M.gather(workers)
   return out
 end
