@@ -104,6 +104,49 @@ const char *lr__push_redacted(lua_State *L, const char *s, size_t n) {
   return lua_tostring(L, -1);
 }
 
+/* lua_CFunction(v, rt): v as text, as lua.c's msghandler makes it.  The
+ * __tostring runs in a protected call with the loop marked as driven, so an
+ * error in it is reported and a wait in it is refused (primitives outside a
+ * task would otherwise drive the loop from inside whatever is reporting). */
+static int perrtext(lua_State *L) {
+  lua_settop(L, 1);
+  if (lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER) {
+    lua_tostring(L, 1);
+    return 1;
+  }
+  if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) {
+    /* (an offload worker's state has no runtime: no loop to wait on there) */
+    lr_runtime *rt = lua_getfield(L, LUA_REGISTRYINDEX, "lessonrun.runtime") == LUA_TUSERDATA ?
+                     lua_touserdata(L, -1) : NULL;
+    lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    if (rt) rt->driving++;
+    int st = lua_pcall(L, 1, 1, 0);
+    if (rt) rt->driving--;
+    if (st == LUA_OK && lua_type(L, -1) == LUA_TSTRING) return 1;
+    if (st != LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+      lua_pushfstring(L, "(error object is a %s value; its __tostring failed: %s)", luaL_typename(L, 1),
+                      lua_tostring(L, -1));
+      return 1;
+    }
+  }
+  lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  return 1;
+}
+
+const char *lr__errtext(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (!lua_checkstack(L, 2)) return lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : "not enough memory";
+  lua_pushcfunction(L, perrtext);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK && lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "not enough memory");  /* interned by Lua itself: no allocation */
+  }
+  lua_replace(L, idx);
+  return lua_tostring(L, idx);
+}
+
 /* core.error(kind, message [, fields]) -> an error value (not raised) */
 static int l_error(lua_State *L) {
   const char *kind = luaL_checkstring(L, 1);

@@ -281,6 +281,10 @@ void lr__errors_open(lua_State *L);
 extern const luaL_Reg lr__error_funcs[];
 
 void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
+/* Replaces the error value at idx by its text for the user and returns it:
+ * never raises, and a __tostring that fails or waits gives a message instead
+ * (as lua.c's msghandler, "(error object is a table value)") */
+const char *lr__errtext(lua_State *L, int idx);
 /* Pushes s[0..n) with each URL's user:password@ as user:***@ (user@ as ***@) */
 const char *lr__push_redacted(lua_State *L, const char *s, size_t n);
 

@@ -69,6 +69,9 @@ typedef struct {
   char *chunk;       /* incomplete chunk so far */
   lr_task *entry;
   int entry_ref;
+  int printing;      /* the entry is print(results of the previous one) */
+  lr_task *next;     /* a follow-up entry pfinish started */
+  int next_ref;
   char histfile[4096];
 } repl_t;
 
@@ -213,12 +216,45 @@ static char **complete(const char *text, int start, int end) {
   return out;
 }
 
+static void report(repl_t *r, const char *msg);
+
+/* Runs f(r, arg) protected; 0, or -1 with the error reported. */
+static int protect(repl_t *r, lua_CFunction f, void *arg, int *result) {
+  lua_State *L = r->L;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, f);
+  lua_pushlightuserdata(L, r);
+  lua_pushlightuserdata(L, arg);
+  int st = lua_pcall(L, 2, 1, 0);
+  if (st != LUA_OK) report(r, lr__errtext(L, -1));
+  else if (result) *result = (int)lua_tointeger(L, -1);
+  lua_settop(L, top);
+  return st == LUA_OK ? 0 : -1;
+}
+
+#define DRIVE_READY 1  /* run the tasks that are ready */
+#define DRIVE_POLL 2   /* then run the loop once, blocking if none is */
+
+/* lua_CFunction(r, what): a step of the loop; resuming tasks and the
+ * callbacks push Lua values, so it runs protected like the rest. */
+static int pdrive(lua_State *L) {
+  repl_t *r = lua_touserdata(L, 1);
+  int what = (int)(intptr_t)lua_touserdata(L, 2);
+  if (what & DRIVE_READY) lr__run_ready(r->rt);
+  if ((what & DRIVE_POLL) && !(r->entry && lr__finished(r->entry))) lr__poll(r->rt, 1);
+  return 0;
+}
+
+static void drive(repl_t *r, int what) {
+  if (protect(r, pdrive, (void *)(intptr_t)what, NULL) != 0) r->rt->polling = 0;
+}
+
 /* Background tasks may print while the prompt is shown: take the prompt and
  * the half-typed line off the screen while they run, then draw them again
  * below what they printed (as Node's REPL does). */
 static void run_background(repl_t *r) {
   if (!r->tty || !r->polling) {
-    lr__run_ready(r->rt);
+    drive(r, DRIVE_READY);
     return;
   }
   int point = *rl.rl_point;
@@ -226,7 +262,7 @@ static void run_background(repl_t *r) {
   rl.rl_save_prompt();
   rl.rl_replace_line("", 0);
   rl.rl_redisplay();
-  lr__run_ready(r->rt);
+  drive(r, DRIVE_READY);
   fflush(stdout);
   fflush(stderr);
   rl.rl_restore_prompt();
@@ -284,8 +320,33 @@ static int compile(repl_t *r, const char *code) {
   return -1;
 }
 
-static void handle_line(repl_t *r, char *line) {
+/* Starts the function at first, with the nargs values above it, as the next
+ * entry (r->next, r->next_ref).  Call it protected: it allocates. */
+static void spawn_next(repl_t *r, int first, int nargs) {
   lua_State *L = r->L;
+  r->next = lr__spawn(L, r->rt, first, nargs);
+  r->next_ref = lr__ref(L, r->rt);
+}
+
+/* lua_CFunction(r, code): compiles code and starts it as the next entry;
+ * returns compile()'s result.  Protected, as everything the REPL asks of
+ * Lua is (lua.c runs all of it under pmain): a memory error is reported. */
+static int pline(lua_State *L) {
+  repl_t *r = lua_touserdata(L, 1);
+  int c = compile(r, lua_touserdata(L, 2));
+  if (c == 1) spawn_next(r, lua_gettop(L), 0);
+  lua_pushinteger(L, c);
+  return 1;
+}
+
+static void start_entry(repl_t *r) {
+  r->entry = r->next;
+  r->entry_ref = r->next_ref;
+  r->next = NULL;
+  r->rt->root = r->entry;
+}
+
+static void handle_line(repl_t *r, char *line) {
   char *code;
   if (r->chunk) {
     size_t n = strlen(r->chunk) + strlen(line) + 2;
@@ -297,7 +358,9 @@ static void handle_line(repl_t *r, char *line) {
   }
   free(line);
   if (!code) return;
-  int c = compile(r, code);
+  int c = -1;
+  r->next = NULL;
+  if (protect(r, pline, code, &c) != 0) c = -1;
   if (c == 0) {
     free(r->chunk);
     r->chunk = code;
@@ -307,28 +370,23 @@ static void handle_line(repl_t *r, char *line) {
   free(r->chunk);
   r->chunk = NULL;
   free(code);
-  if (c < 0) return;
-  r->entry = lr__spawn(L, r->rt, lua_gettop(L), 0);
-  r->entry_ref = lr__ref(L, r->rt);
-  lua_pop(L, 1);  /* the chunk */
-  r->rt->root = r->entry;
+  if (r->next) start_entry(r);
 }
 
-static void entry_done(repl_t *r) {
-  lua_State *L = r->L;
+/* lua_CFunction(r): reports how the entry ended.  Its results are printed
+ * by a follow-up entry, print(...), so that a __tostring runs in a task
+ * like any code typed at the prompt: it may wait, fail or be interrupted. */
+static int pfinish(lua_State *L) {
+  repl_t *r = lua_touserdata(L, 1);
   lr_task *t = r->entry;
+  lua_settop(L, 0);
   if (t->state == LR_DONE) {
+    if (r->printing) return 0;
+    lua_getglobal(L, "print");
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->entry_ref);
-    int n = lr__push_results(L, t, lua_gettop(L), 0);
-    lua_remove(L, -n - 1);
-    if (n > 0) {
-      lua_getglobal(L, "print");
-      lua_insert(L, -n - 1);
-      if (lua_pcall(L, n, 0, 0) != LUA_OK) {
-        report(r, lua_tostring(L, -1));
-        lua_pop(L, 1);
-      }
-    }
+    int n = lr__push_results(L, t, 2, 0);
+    lua_remove(L, 2);
+    if (n > 0) spawn_next(r, 1, n);
   } else if (t->state == LR_CANCELLED) {
     if (t->interrupted || r->rt->interrupted) {
       fputs("\n", stderr);
@@ -338,17 +396,32 @@ static void entry_done(repl_t *r) {
     }
   } else {
     lr__push_error(L, t);
-    luaL_tolstring(L, -1, NULL);
+    const char *msg = lr__errtext(L, -1);
+    if (r->printing) msg = lua_pushfstring(L, "error calling 'print' (%s)", msg);
     lr__push_traceback(L, t);
-    report(r, lua_pushfstring(L, "%s\n%s", lua_tostring(L, -2), lua_tostring(L, -1)));
-    lua_pop(L, 4);
+    report(r, lua_pushfstring(L, "%s\n%s", msg, lua_tostring(L, -1)));
   }
-  lr__unref(L, r->rt, r->entry_ref);
+  return 0;
+}
+
+/* The entry has ended: report it, then either its results' print runs as
+ * the next entry (returns 1) or the prompt comes back (0). */
+static int entry_done(repl_t *r) {
+  r->next = NULL;
+  protect(r, pfinish, NULL, NULL);
+  lr__unref(r->L, r->rt, r->entry_ref);
+  if (r->next) {
+    start_entry(r);
+    r->printing = 1;
+    return 1;
+  }
   r->entry = NULL;
+  r->printing = 0;
   r->rt->root = NULL;
   r->rt->interrupted = 0;
   lr__sigint_count = r->rt->sigint_handled;
   fflush(stdout);
+  return 0;
 }
 
 /* Without a terminal: plain lines from stdin, prompts still shown (lua.c). */
@@ -402,12 +475,10 @@ int lr__repl(lr_state *S) {
   while (!r.eof || r.entry) {
     if (r.entry) {
       if (lr__finished(r.entry)) {
-        entry_done(&r);
-        start_input(&r);
+        if (!entry_done(&r)) start_input(&r);
         continue;
       }
-      lr__run_ready(rt);
-      if (!lr__finished(r.entry)) lr__poll(rt, 1);
+      drive(&r, DRIVE_READY | DRIVE_POLL);
       continue;
     }
     if (!r.tty) {
@@ -438,7 +509,7 @@ int lr__repl(lr_state *S) {
       continue;
     }
     if (rt->rq_len) run_background(&r);
-    lr__poll(rt, 1);
+    drive(&r, DRIVE_POLL);
   }
   if (r.tty) {
     rl.rl_callback_handler_remove();

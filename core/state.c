@@ -136,7 +136,7 @@ static int pexec(lua_State *L) {
   if (interrupted) {
     lua_pushliteral(L, "interrupted");
   } else {
-    luaL_tolstring(L, -1, NULL);
+    lr__errtext(L, -1);
     lua_pushliteral(L, "\n");
     lr__push_traceback(L, t);
     lua_concat(L, 3);
@@ -155,7 +155,7 @@ int lr__exec(lr_state *S, int nargs) {
   lua_insert(L, base);
   int st = lua_pcall(L, nargs + 1, 2, 0), rc;
   if (st != LUA_OK) {  /* out of memory or the like, outside any task */
-    set_err(S, lua_isstring(L, -1) ? lua_tostring(L, -1) : "error object is not a string");
+    set_err(S, lr__errtext(L, -1));
     rc = LR_ERROR;
     lua_settop(L, base - 1);
     return rc;
@@ -170,7 +170,7 @@ int lr__exec(lr_state *S, int nargs) {
 
 static int loaded(lr_state *S, int status) {
   if (status == LUA_OK) return lr__exec(S, 0);
-  set_err(S, lua_tostring(S->L, -1));
+  set_err(S, lr__errtext(S->L, -1));
   lua_pop(S->L, 1);
   return LR_ERROR;
 }
