@@ -1,4 +1,4 @@
-/* Loading libraries on first use (see curl_api.h): libcurl, libmicrohttpd, cJSON. */
+/* Loading libraries on first use (see curl_api.h): libcurl, libmicrohttpd, jansson. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -9,11 +9,11 @@
 #define LR_DL_IMPL
 #include "curl_api.h"
 #include "mhd_api.h"
-#include "cjson_api.h"
+#include "jansson_api.h"
 
 lr_curl_api lr__curl;
 lr_mhd_api lr__mhd;
-lr_cjson_api lr__cjson;
+lr_jansson_api lr__jansson;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int curl_state = 0;  /* 0 not tried, 2 opened (symbols found), 1 ready, -1 failed */
@@ -151,6 +151,6 @@ static int load_once(lazy_lib *lib, char *err, size_t errlen) {
   int lr__##name##_load(char *err, size_t errlen) { return load_once(&name##_lib, err, errlen); }
 
 #define LR_SET_MHD(f) LR_SET(lr__mhd, f)
-#define LR_SET_CJSON(f) LR_SET(lr__cjson, f)
+#define LR_SET_JANSSON(f) LR_SET(lr__jansson, f)
 LR_LAZY_LIB(mhd, "libmicrohttpd.so.12", LR_MHD_FUNCS, LR_SET_MHD)
-LR_LAZY_LIB(cjson, "libcjson.so.1", LR_CJSON_FUNCS, LR_SET_CJSON)
+LR_LAZY_LIB(jansson, "libjansson.so.4", LR_JANSSON_FUNCS, LR_SET_JANSSON)

@@ -1,28 +1,36 @@
-/* JSON (RFC 8259), decoded to Lua values and encoded from them, by hand
- * rather than through cJSON: cJSON keeps strings as C strings (a NUL byte
- * ends them) and numbers as doubles (integers past 2^53 change), and JSON
- * text must carry both exactly.
+/* JSON (RFC 8259) through jansson, converted to Lua values and from them.
  *
- * Strings are bytes in Lua and UTF-8 in JSON: decoding and encoding refuse
- * invalid UTF-8 (and lone surrogates) instead of passing it through, so what
- * comes out is always valid JSON.  Integers (math.type "integer") are written
- * in full; floats with the fewest digits that read back to the same double;
- * nan and inf are refused; object keys come out in byte order.  A number
- * without fraction or exponent decodes to an integer when it fits in 64
- * bits, and any number whose value is integral and at most 2^53 in
- * magnitude does too; other numbers are floats.  JSON null is json.null, a
- * light userdata, so it survives in tables. */
-#include <locale.h>
+ * jansson parses and writes the text: it refuses invalid UTF-8 and lone
+ * surrogates both ways, carries NUL bytes as \u0000 (JSON_ALLOW_NUL) and
+ * integers as 64-bit json_int_t, and sorts object keys by their bytes.
+ * What is left here is the Lua side: integers (math.type "integer") are
+ * written in full, floats with enough digits to read back the same (one
+ * precision for the whole text, the fewest that does), integral floats up to
+ * 2^53 as integers (but -0.0 as -0.0); nan and inf are refused; tables nest at most 1000 levels
+ * both ways (a cycle is one way to exceed it).  A number without fraction or
+ * exponent decodes to an integer when it fits in 64 bits, and any number
+ * whose value is integral and at most 2^53 in magnitude does too (but -0.0);
+ * other numbers are floats.  JSON null is json.null, a light userdata, so it
+ * survives in tables.  jansson 2.14 refuses \u0000 inside an object key when
+ * decoding (values are fine). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "jansson_api.h"
 #include "lr.h"
 
-#define MAX_DEPTH 1000  /* deeper nesting is refused both ways (no C stack overflow) */
+#define MAX_DEPTH 1000          /* deeper nesting is refused both ways (no C stack overflow) */
+#define EXACT_INT 9007199254740992.0  /* 2^53: every integer up to it is a double */
 
 /* ---- UTF-8 ------------------------------------------------------------------ */
+
+/* Kept here for the server's echo, which must show any bytes as JSON
+ * (invalid UTF-8 as U+FFFD) where jansson would refuse the string, and to
+ * name the byte when jansson refuses one. */
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0: no
  * overlongs, no surrogates, nothing past U+10FFFF. */
@@ -118,446 +126,401 @@ size_t lr__json_quote(char *dst, const char *s, size_t n, int replace, size_t *b
   return (size_t)(d - dst);
 }
 
-/* ---- decoding ------------------------------------------------------------------ */
+/* Integral and exact as a double, so an integer both ways; -0.0 stays a
+ * float, whose sign an integer would lose. */
+static int as_integer(double x) {
+  return floor(x) == x && fabs(x) <= EXACT_INT && !(x == 0 && signbit(x));
+}
 
+/* ---- the C side of a conversion ----------------------------------------------- */
+
+/* What a conversion holds in C, in a userdata whose __gc frees it: a Lua
+ * error (out of memory) in the middle then leaks nothing. */
 typedef struct {
-  lua_State *L;
-  const char *s, *p, *end;
-  const char *err;          /* what is wrong at p */
-} dec;
+  json_t *v;   /* the root value, whose reference this holds */
+  char *text;  /* the encoded text, malloc'd */
+  size_t len, cap;
+} hold;
 
-static int fail(dec *d, const char *where, const char *what) {
-  d->p = where;
-  d->err = what;
+/* json_decref's own logic: the inline in jansson.h would call the real
+ * json_delete, which is only reached through lr__jansson here. */
+static void release(json_t *v) {
+  if (v && v->refcount != (size_t)-1 && JSON_INTERNAL_DECREF(v) == 0) json_delete(v);
+}
+
+static int hold_gc(lua_State *L) {
+  hold *h = lua_touserdata(L, 1);
+  release(h->v);
+  free(h->text);
+  memset(h, 0, sizeof *h);
   return 0;
 }
 
-static void skip_ws(dec *d) {
-  while (d->p < d->end && (*d->p == ' ' || *d->p == '\t' || *d->p == '\n' || *d->p == '\r')) d->p++;
-}
-
-static int hex4(const char *p, const char *end, unsigned long *out) {
-  unsigned long v = 0;
-  if (end - p < 4) return 0;
-  for (int i = 0; i < 4; i++) {
-    char c = p[i];
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= (unsigned long)(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= (unsigned long)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v |= (unsigned long)(c - 'A' + 10);
-    else return 0;
+static hold *push_hold(lua_State *L) {
+  hold *h = lua_newuserdatauv(L, sizeof *h, 0);
+  memset(h, 0, sizeof *h);
+  if (luaL_newmetatable(L, "lessonrun.json_hold")) {
+    lua_pushcfunction(L, hold_gc);
+    lua_setfield(L, -2, "__gc");
   }
-  *out = v;
-  return 1;
+  lua_setmetatable(L, -2);
+  return h;
 }
 
-/* The string at d->p (just after its opening quote), pushed as Lua bytes. */
-static int dec_string(dec *d) {
-  const char *start = d->p, *q = start;
-  int escaped = 0;
-  while (q < d->end && *q != '"') {
-    unsigned char c = (unsigned char)*q;
-    if (c == '\\') {
-      escaped = 1;
-      q += 2;
-    } else if (c < 0x20) {
-      return fail(d, q, "control character in a string (escape it)");
-    } else if (c >= 0x80) {
-      size_t len = utf8_len((const unsigned char *)q, (size_t)(d->end - q));
-      if (!len) return fail(d, q, "invalid UTF-8 in a string");
-      q += len;
-    } else {
-      q++;
+static void load_jansson(lua_State *L) {
+  char err[256];
+  if (lr__jansson_load(err, sizeof err) != 0) luaL_error(L, "%s", err);
+}
+
+/* ---- decoding ------------------------------------------------------------------ */
+
+/* Offset of the bracket that opens level MAX_DEPTH + 1 in a text jansson
+ * parsed that far, or len: jansson's own limit is deeper and it tells no
+ * depth to its values, so the byte to blame is found here. */
+static size_t too_deep_at(const char *s, size_t len) {
+  int depth = 0, in_string = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    if (in_string) {
+      if (c == '\\') i++;
+      else if (c == '"') in_string = 0;
+    } else if (c == '"') {
+      in_string = 1;
+    } else if (c == '[' || c == '{') {
+      if (++depth > MAX_DEPTH) return i;
+    } else if (c == ']' || c == '}') {
+      depth--;
     }
   }
-  if (q >= d->end) return fail(d, start - 1, "unterminated string");
-  if (!escaped) {
-    lua_pushlstring(d->L, start, (size_t)(q - start));
-    d->p = q + 1;
-    return 1;
+  return len;
+}
+
+/* The 1-based byte to blame: where the token jansson complains about
+ * starts, since its position counts the bytes read and its text ends "near
+ * 'TOKEN'" (the token read so far) or "near end of file"; for invalid UTF-8,
+ * the byte after that token. */
+static size_t error_byte(const json_error_t *je) {
+  size_t pos = je->position > 0 ? (size_t)je->position : 0;
+  const char *near = strstr(je->text, " near '");
+  if (json_error_code(je) == json_error_invalid_utf8) return pos + 1;  /* the byte after the token */
+  if (near) {
+    size_t n = strlen(near + 7);  /* the token and its closing quote */
+    if (n >= 2 && near[7 + n - 1] == '\'' && n - 1 <= pos) return pos - (n - 1) + 1;
+  }
+  return pos + 1;
+}
+
+/* jansson 2.14 refuses \u0000 in an object key even with JSON_ALLOW_NUL
+ * (values are fine), so such a text is read again with each \u0000 spelled
+ * as a noncharacter that the text holds nowhere (one of U+FDD0..U+FDEF: the
+ * same six bytes, so error positions hold), which push_string turns back
+ * into a NUL byte.  Returns the copy (on the stack) and the stand-in's UTF-8
+ * in nul, or NULL when the text holds all 32. */
+static const char *nul_stand_in(lua_State *L, const char *s, size_t len, char nul[3]) {
+  for (unsigned long cp = 0xFDD0; cp <= 0xFDEF; cp++) {
+    char hex[5];
+    snprintf(hex, sizeof hex, "%04lX", cp);
+    put_utf8(nul, cp);
+    int held = memmem(s, len, nul, 3) != NULL;
+    for (size_t i = 0; !held && i + 4 <= len; i++) held = strncasecmp(s + i, hex, 4) == 0;
+    if (held) continue;
+    char *t = lua_newuserdatauv(L, len ? len : 1, 0);
+    memcpy(t, s, len);
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+      if (!in_string) {
+        in_string = t[i] == '"';
+      } else if (t[i] == '"') {
+        in_string = 0;
+      } else if (t[i] == '\\' && i + 1 < len) {
+        if (t[i + 1] == 'u' && len - i >= 6 && memcmp(t + i + 2, "0000", 4) == 0) memcpy(t + i + 2, hex, 4);
+        i++;
+      }
+    }
+    return t;
+  }
+  return NULL;
+}
+
+/* Pushes s[0..n), each stand-in for NUL (3 bytes, nul) back to a NUL byte. */
+static void push_string(lua_State *L, const char *s, size_t n, const char *nul) {
+  const char *hit = nul ? memmem(s, n, nul, 3) : NULL;
+  if (!hit) {
+    lua_pushlstring(L, s, n);
+    return;
   }
   luaL_Buffer b;
-  /* escapes only shrink: the raw length is enough room */
-  char *out = luaL_buffinitsize(d->L, &b, (size_t)(q - start)), *o = out;
-  for (const char *p = start; p < q;) {
-    if (*p != '\\') {
-      *o++ = *p++;
-      continue;
-    }
-    const char *esc = p;
-    p++;
-    switch (*p++) {
-      case '"': *o++ = '"'; break;
-      case '\\': *o++ = '\\'; break;
-      case '/': *o++ = '/'; break;
-      case 'b': *o++ = '\b'; break;
-      case 'f': *o++ = '\f'; break;
-      case 'n': *o++ = '\n'; break;
-      case 'r': *o++ = '\r'; break;
-      case 't': *o++ = '\t'; break;
-      case 'u': {
-        unsigned long cp, lo;
-        if (!hex4(p, q, &cp)) return fail(d, esc, "invalid \\u escape (four hex digits expected)");
-        p += 4;
-        if (cp >= 0xDC00 && cp <= 0xDFFF) return fail(d, esc, "invalid \\u escape (a lone low surrogate)");
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-          if (q - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, q, &lo) || lo < 0xDC00 ||
-              lo > 0xDFFF)
-            return fail(d, esc, "invalid \\u escape (a high surrogate without its low half)");
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          p += 6;
-        }
-        o = put_utf8(o, cp);  /* at most 4 bytes for 6 or 12 read */
-        break;
-      }
-      default: return fail(d, esc, "invalid escape in a string");
-    }
+  luaL_buffinit(L, &b);
+  const char *end = s + n;
+  for (; hit; hit = memmem(s, (size_t)(end - s), nul, 3)) {
+    luaL_addlstring(&b, s, (size_t)(hit - s));
+    luaL_addchar(&b, '\0');
+    s = hit + 3;
   }
-  luaL_addsize(&b, (size_t)(o - out));
+  luaL_addlstring(&b, s, (size_t)(end - s));
   luaL_pushresult(&b);
-  d->p = q + 1;
-  return 1;
 }
 
-static int dec_number(dec *d) {
-  const char *start = d->p, *p = start, *end = d->end;
-  int neg = 0, integral = 1;
-  if (p < end && *p == '-') {
-    neg = 1;
-    p++;
-  }
-  if (p >= end || *p < '0' || *p > '9') return fail(d, start, "invalid number");
-  if (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9')
-    return fail(d, start, "invalid number (no leading zeros)");
-  const char *digits = p;
-  while (p < end && *p >= '0' && *p <= '9') p++;
-  if (p < end && *p == '.') {
-    integral = 0;
-    p++;
-    if (p >= end || *p < '0' || *p > '9') return fail(d, start, "invalid number (digits expected after '.')");
-    while (p < end && *p >= '0' && *p <= '9') p++;
-  }
-  if (p < end && (*p == 'e' || *p == 'E')) {
-    integral = 0;
-    p++;
-    if (p < end && (*p == '+' || *p == '-')) p++;
-    if (p >= end || *p < '0' || *p > '9') return fail(d, start, "invalid number (digits expected in the exponent)");
-    while (p < end && *p >= '0' && *p <= '9') p++;
-  }
-  d->p = p;
-  if (integral) {  /* exact when it fits in 64 bits */
-    unsigned long long v = 0, limit = neg ? (unsigned long long)LUA_MAXINTEGER + 1 : LUA_MAXINTEGER;
-    int fits = 1;
-    for (const char *q = digits; q < p && fits; q++) {
-      unsigned dig = (unsigned)(*q - '0');
-      if (v > (limit - dig) / 10) fits = 0;
-      else v = v * 10 + dig;
-    }
-    if (fits) {
-      lua_pushinteger(d->L, neg ? (lua_Integer)(0 - v) : (lua_Integer)v);
-      return 1;
-    }
-  }
-  /* strtod wants a terminated text with the locale's decimal point */
-  size_t len = (size_t)(p - start);
-  char small[64], *text = small;
-  if (len >= sizeof small) {
-    lua_pushlstring(d->L, start, len);  /* a terminated copy, popped below */
-    text = (char *)lua_tostring(d->L, -1);
-  } else {
-    memcpy(small, start, len);
-    small[len] = '\0';
-  }
-  char point = localeconv()->decimal_point[0];
-  char *dot = strchr(text, '.');
-  if (dot) *dot = point;
-  double v = strtod(text, NULL);
-  if (text != small) lua_pop(d->L, 1);
-  if (v - v != 0) return fail(d, start, "number out of range (beyond a double)");
-  if (v >= -9007199254740992.0 && v <= 9007199254740992.0 && floor(v) == v)
-    lua_pushinteger(d->L, (lua_Integer)v);
-  else
-    lua_pushnumber(d->L, v);
-  return 1;
-}
-
-static int dec_literal(dec *d, const char *word, size_t n) {
-  if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n) != 0) return fail(d, d->p, "invalid value");
-  d->p += n;
-  return 1;
-}
-
-static int dec_value(dec *d, int depth) {
-  lua_State *L = d->L;
-  skip_ws(d);
-  if (d->p >= d->end) return fail(d, d->p, "value expected");
-  char c = *d->p;
-  if (c == '{' || c == '[') {
-    if (depth >= MAX_DEPTH) return fail(d, d->p, "nested too deeply (more than 1000 levels)");
-    luaL_checkstack(L, 4, "json_decode: too deeply nested");
-    const char *open = d->p++;
-    char close = c == '{' ? '}' : ']';
-    lua_newtable(L);
-    lua_Integer i = 0;
-    skip_ws(d);
-    if (d->p < d->end && *d->p == close) {
-      d->p++;
-      return 1;
-    }
-    for (;;) {
-      if (c == '{') {
-        skip_ws(d);
-        if (d->p >= d->end || *d->p != '"') return fail(d, d->p, "object key (a string) expected");
-        d->p++;
-        if (!dec_string(d)) return 0;
-        skip_ws(d);
-        if (d->p >= d->end || *d->p != ':') return fail(d, d->p, "':' expected after an object key");
-        d->p++;
-        if (!dec_value(d, depth + 1)) return 0;
+/* Pushes v as a Lua value (nul: see nul_stand_in); 0 when it nests deeper
+ * than MAX_DEPTH. */
+static int push_value(lua_State *L, json_t *v, int depth, const char *nul) {
+  switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+      if (depth >= MAX_DEPTH) return 0;
+      luaL_checkstack(L, 4, "json_decode: too deeply nested");
+      size_t n = json_object_size(v);
+      lua_createtable(L, 0, n > INT_MAX ? INT_MAX : (int)n);
+      for (void *it = json_object_iter(v); it; it = json_object_iter_next(v, it)) {
+        push_string(L, json_object_iter_key(it), json_object_iter_key_len(it), nul);
+        if (!push_value(L, json_object_iter_value(it), depth + 1, nul)) return 0;
         lua_rawset(L, -3);
-      } else {
-        if (!dec_value(d, depth + 1)) return 0;
-        lua_rawseti(L, -2, ++i);
       }
-      skip_ws(d);
-      if (d->p < d->end && *d->p == ',') {
-        d->p++;
-        continue;
-      }
-      if (d->p < d->end && *d->p == close) {
-        d->p++;
-        return 1;
-      }
-      return fail(d, d->p >= d->end ? open : d->p,
-                  d->p >= d->end ? (c == '{' ? "unterminated object" : "unterminated array")
-                                 : (c == '{' ? "',' or '}' expected" : "',' or ']' expected"));
+      return 1;
     }
+    case JSON_ARRAY: {
+      if (depth >= MAX_DEPTH) return 0;
+      luaL_checkstack(L, 4, "json_decode: too deeply nested");
+      size_t n = json_array_size(v);
+      lua_createtable(L, n > INT_MAX ? INT_MAX : (int)n, 0);
+      for (size_t i = 0; i < n; i++) {
+        if (!push_value(L, json_array_get(v, i), depth + 1, nul)) return 0;
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+      }
+      return 1;
+    }
+    case JSON_STRING: push_string(L, json_string_value(v), json_string_length(v), nul); return 1;
+    case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(v)); return 1;
+    case JSON_REAL: {
+      double x = json_real_value(v);
+      if (as_integer(x)) lua_pushinteger(L, (lua_Integer)x);
+      else lua_pushnumber(L, (lua_Number)x);
+      return 1;
+    }
+    case JSON_TRUE: lua_pushboolean(L, 1); return 1;
+    case JSON_FALSE: lua_pushboolean(L, 0); return 1;
+    default: lua_pushlightuserdata(L, NULL); return 1;  /* null: json.null */
   }
-  if (c == '"') {
-    d->p++;
-    return dec_string(d);
-  }
-  if (c == '-' || (c >= '0' && c <= '9')) return dec_number(d);
-  if (c == 't') {
-    if (!dec_literal(d, "true", 4)) return 0;
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  if (c == 'f') {
-    if (!dec_literal(d, "false", 5)) return 0;
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  if (c == 'n') {
-    if (!dec_literal(d, "null", 4)) return 0;
-    lua_pushlightuserdata(L, NULL);  /* json.null */
-    return 1;
-  }
-  return fail(d, d->p, "invalid value");
 }
 
-/* Decode s; on invalid JSON push nil and a message with the offset.  Raises
- * only when out of memory. */
+/* Decode s; on invalid JSON push nil and a message with the byte.  Raises
+ * only when out of memory or when jansson cannot be loaded. */
 int lr__json_decode(lua_State *L, const char *s, size_t len) {
-  dec d = {L, s, s, s + len, NULL};
+  load_jansson(L);
   int top = lua_gettop(L);
-  int ok = dec_value(&d, 0);
-  if (ok) {
-    skip_ws(&d);
-    if (d.p < d.end) ok = fail(&d, d.p, "text after the value");
+  hold *h = push_hold(L);
+  json_error_t je;
+  size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
+  const char *text = s, *nul = NULL;
+  char stand_in[3];
+  while (!(h->v = json_loadb(text, len, flags, &je))) {
+    enum json_error_code code = json_error_code(&je);
+    /* an integer beyond 64 bits is a float, as in Lua's own lexer; jansson
+     * can only read the whole text again with every number a double, so the
+     * other integers of such a text are exact up to 2^53 only */
+    if (code == json_error_numeric_overflow && strncmp(je.text, "too big", 7) == 0 &&
+        !(flags & JSON_DECODE_INT_AS_REAL))
+      flags |= JSON_DECODE_INT_AS_REAL;
+    else if (code == json_error_null_byte_in_key && !nul && (text = nul_stand_in(L, s, len, stand_in)))
+      nul = stand_in;
+    else
+      break;
   }
-  if (!ok) {
+  const char *what = NULL;
+  size_t at = 0;
+  if (!h->v) {
+    if (json_error_code(&je) == json_error_out_of_memory) return luaL_error(L, "not enough memory");
+    if (json_error_code(&je) == json_error_stack_overflow) {
+      what = "nested too deeply (more than 1000 levels)";
+      at = too_deep_at(s, len) + 1;
+    } else {
+      what = je.text;
+      at = error_byte(&je);
+    }
+  } else if (!push_value(L, h->v, 0, nul)) {
+    what = "nested too deeply (more than 1000 levels)";
+    at = too_deep_at(s, len) + 1;
+  }
+  if (what) {
+    release(h->v);  /* (the hold, popped, then frees nothing) */
+    h->v = NULL;
     lua_settop(L, top);
     lua_pushnil(L);
-    lua_pushfstring(L, "invalid JSON at byte %I of %I (%s)", (lua_Integer)(d.p - s) + 1,
-                    (lua_Integer)len, d.err);
+    lua_pushfstring(L, "invalid JSON at byte %I of %I (%s)", (lua_Integer)at, (lua_Integer)len, what);
     return 0;
   }
+  release(h->v);
+  h->v = NULL;
+  lua_replace(L, top + 1);  /* over the hold (and the stand-in text, if any) */
+  lua_settop(L, top + 1);
   return 1;
 }
 
 /* ---- encoding ------------------------------------------------------------------- */
 
-/* The output grows in a userdata at a fixed stack slot, not a luaL_Buffer:
- * keys and values are pushed above it while it grows, and an out-of-memory
- * error leaves nothing to free. */
 typedef struct {
   lua_State *L;
-  int slot;
-  char *buf;
-  size_t len, cap;
+  hold *h;
+  int digits;     /* for floats: the fewest that read every one of them back */
   char err[160];
 } enc;
-
-static char *enc_room(enc *e, size_t n) {
-  if (e->cap - e->len < n) {
-    size_t cap = e->cap * 2;
-    while (cap - e->len < n) cap *= 2;
-    char *nb = lua_newuserdatauv(e->L, cap, 0);
-    memcpy(nb, e->buf, e->len);
-    lua_replace(e->L, e->slot);
-    e->buf = nb;
-    e->cap = cap;
-  }
-  return e->buf + e->len;
-}
-
-static void enc_add(enc *e, const char *s, size_t n) {
-  memcpy(enc_room(e, n), s, n);
-  e->len += n;
-}
-
-#define enc_lit(e, s) enc_add((e), (s), sizeof(s) - 1)
 
 static int enc_fail(enc *e, const char *fmt, const char *arg) {
   snprintf(e->err, sizeof e->err, fmt, arg);
   return 0;
 }
 
-static int enc_string(enc *e, const char *s, size_t n) {
-  size_t bad;
-  if (n > ((size_t)-1 - 2) / 6) return enc_fail(e, "%s", "string too long");
-  char *dst = enc_room(e, LR_JSON_QUOTE_MAX(n));
-  size_t w = lr__json_quote(dst, s, n, 0, &bad);
-  if (!w) {
-    char at[32];
-    snprintf(at, sizeof at, "%zu", bad + 1);
-    return enc_fail(e, "string is not valid UTF-8 (at byte %s)", at);
+/* jansson refused s (a value or a key): invalid UTF-8, named by its byte,
+ * or else out of memory. */
+static int enc_refused(enc *e, const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  for (size_t i = 0; i < n;) {
+    size_t len = utf8_len(p + i, n - i);
+    if (!len) {
+      char at[32];
+      snprintf(at, sizeof at, "%zu", i + 1);
+      return enc_fail(e, "string is not valid UTF-8 (at byte %s)", at);
+    }
+    i += len;
   }
-  e->len += w;
+  luaL_error(e->L, "not enough memory");
+  return 0;
+}
+
+/* Gives v (a new reference, NULL when jansson could not make it) to its
+ * parent, under key k when the parent is an object, or to the hold as the
+ * root: from then on whoever frees the root frees it. */
+static int adopt(enc *e, json_t *parent, const char *k, size_t kn, json_t *v) {
+  if (!v) return luaL_error(e->L, "not enough memory");
+  if (!parent) e->h->v = v;
+  else if (json_is_array(parent) ? json_array_append_new(parent, v) != 0
+                                 : json_object_setn_new(parent, k, kn, v) != 0)
+    return json_is_array(parent) ? luaL_error(e->L, "not enough memory") : enc_refused(e, k, kn);
   return 1;
 }
 
-/* The shortest %.Ng that reads back as the same double. */
-static void enc_float(enc *e, double v) {
+/* The digits %.*g needs for x to read back as x (jansson's precision). */
+static int float_digits(double x) {
   char text[40];
-  for (int prec = 15; prec <= 17; prec++) {
-    snprintf(text, sizeof text, "%.*g", prec, v);
-    if (strtod(text, NULL) == v) break;
+  for (int digits = 15; digits < 17; digits++) {
+    snprintf(text, sizeof text, "%.*g", digits, x);
+    if (strtod(text, NULL) == x) return digits;
   }
-  char point = localeconv()->decimal_point[0];
-  for (char *p = text; *p; p++)
-    if (*p == point) *p = '.';
-  enc_add(e, text, strlen(text));
+  return 17;
 }
 
-typedef struct {
-  const char *s;
-  size_t n;
-} keyref;
+static int enc_value(enc *e, int idx, json_t *parent, const char *k, size_t kn, int depth);
 
-static int key_order(const void *pa, const void *pb) {
-  const keyref *a = pa, *b = pb;
-  int c = memcmp(a->s, b->s, a->n < b->n ? a->n : b->n);
-  return c ? c : (a->n > b->n) - (a->n < b->n);
+static int enc_table(enc *e, int idx, json_t *parent, const char *k, size_t kn, int depth) {
+  lua_State *L = e->L;
+  if (depth >= MAX_DEPTH) return enc_fail(e, "%s", "table nested too deeply (a cycle?)");
+  if (!lua_checkstack(L, 8)) return enc_fail(e, "%s", "table nested too deeply");
+  lr__response_settle(L, idx);  /* a response encodes with its headers */
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    count++;
+    lua_pop(L, 1);
+  }
+  if (n > 0 && count == n) {
+    json_t *a = json_array();
+    if (!adopt(e, parent, k, kn, a)) return 0;
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, idx, i);
+      int ok = enc_value(e, lua_gettop(L), a, NULL, 0, depth + 1);
+      lua_pop(L, 1);
+      if (!ok) return 0;
+    }
+    return 1;
+  }
+  json_t *o = json_object();  /* jansson sorts its keys when it writes them */
+  if (!adopt(e, parent, k, kn, o)) return 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 2);
+      return enc_fail(e, "%s", "object keys must be strings (or use an array 1..n)");
+    }
+    size_t len;
+    const char *key = lua_tolstring(L, -2, &len);
+    if (!enc_value(e, lua_gettop(L), o, key, len, depth + 1)) {
+      lua_pop(L, 2);
+      return 0;
+    }
+    lua_pop(L, 1);
+  }
+  return 1;
 }
 
-/* Appends the value at idx (an absolute index). */
-static int enc_value(enc *e, int idx, int depth) {
+/* Gives the value at idx (an absolute index) to parent, as adopt does. */
+static int enc_value(enc *e, int idx, json_t *parent, const char *k, size_t kn, int depth) {
   lua_State *L = e->L;
   switch (lua_type(L, idx)) {
-    case LUA_TNIL: enc_lit(e, "null"); return 1;
-    case LUA_TBOOLEAN: if (lua_toboolean(L, idx)) enc_lit(e, "true"); else enc_lit(e, "false"); return 1;
+    case LUA_TNIL: return adopt(e, parent, k, kn, json_null());
+    case LUA_TBOOLEAN: return adopt(e, parent, k, kn, lua_toboolean(L, idx) ? json_true() : json_false());
     case LUA_TNUMBER: {
-      if (lua_isinteger(L, idx)) {
-        char text[32];
-        snprintf(text, sizeof text, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
-        enc_add(e, text, strlen(text));
-        return 1;
-      }
-      lua_Number n = lua_tonumber(L, idx);
-      if (n != n || n - n != 0) return enc_fail(e, "%s", "cannot encode nan or inf");
-      enc_float(e, (double)n);
-      return 1;
+      if (lua_isinteger(L, idx)) return adopt(e, parent, k, kn, json_integer((json_int_t)lua_tointeger(L, idx)));
+      double x = (double)lua_tonumber(L, idx);
+      if (x != x || x - x != 0) return enc_fail(e, "%s", "cannot encode nan or inf");
+      if (as_integer(x)) return adopt(e, parent, k, kn, json_integer((json_int_t)x));
+      int digits = float_digits(x);
+      if (digits > e->digits) e->digits = digits;
+      return adopt(e, parent, k, kn, json_real(x));
     }
     case LUA_TSTRING: {
       size_t n;
       const char *s = lua_tolstring(L, idx, &n);
-      return enc_string(e, s, n);
+      json_t *v = json_stringn(s, n);
+      return v ? adopt(e, parent, k, kn, v) : enc_refused(e, s, n);
     }
     case LUA_TLIGHTUSERDATA:
-      if (lua_touserdata(L, idx) == NULL) {
-        enc_lit(e, "null");
-        return 1;
-      }
+      if (lua_touserdata(L, idx) == NULL) return adopt(e, parent, k, kn, json_null());
       break;
-    case LUA_TTABLE: {
-      if (depth >= MAX_DEPTH) return enc_fail(e, "%s", "table nested too deeply (a cycle?)");
-      if (!lua_checkstack(L, 8)) return enc_fail(e, "%s", "table nested too deeply");
-      lr__response_settle(L, idx);  /* a response encodes with its headers */
-      lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
-        count++;
-        lua_pop(L, 1);
-      }
-      if (n > 0 && count == n) {
-        enc_add(e, "[", 1);
-        for (lua_Integer i = 1; i <= n; i++) {
-          if (i > 1) enc_add(e, ",", 1);
-          lua_rawgeti(L, idx, i);
-          int ok = enc_value(e, lua_gettop(L), depth + 1);
-          lua_pop(L, 1);
-          if (!ok) return 0;
-        }
-        enc_add(e, "]", 1);
-        return 1;
-      }
-      /* keys in byte order: the same table always gives the same text */
-      size_t nk = (size_t)count;
-      keyref *keys = lua_newuserdatauv(L, nk ? nk * sizeof *keys : 1, 0);
-      int kslot = lua_gettop(L);
-      size_t k = 0;
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
-        if (lua_type(L, -2) != LUA_TSTRING) {
-          lua_settop(L, kslot - 1);
-          return enc_fail(e, "%s", "object keys must be strings (or use an array 1..n)");
-        }
-        keys[k].s = lua_tolstring(L, -2, &keys[k].n);  /* anchored by the table */
-        k++;
-        lua_pop(L, 1);
-      }
-      if (nk > 1) qsort(keys, nk, sizeof *keys, key_order);
-      enc_add(e, "{", 1);
-      for (k = 0; k < nk; k++) {
-        if (k) enc_add(e, ",", 1);
-        int ok = enc_string(e, keys[k].s, keys[k].n);
-        if (ok) {
-          enc_add(e, ":", 1);
-          lua_pushlstring(L, keys[k].s, keys[k].n);
-          lua_rawget(L, idx);
-          ok = enc_value(e, lua_gettop(L), depth + 1);
-        }
-        lua_settop(L, kslot);
-        if (!ok) {
-          lua_pop(L, 1);
-          return 0;
-        }
-      }
-      lua_pop(L, 1);
-      enc_add(e, "}", 1);
-      return 1;
-    }
+    case LUA_TTABLE: return enc_table(e, idx, parent, k, kn, depth);
     default: break;
   }
   return enc_fail(e, "cannot encode a %s", luaL_typename(L, idx));
 }
 
+static int append_text(const char *buf, size_t size, void *data) {
+  hold *h = data;
+  if (h->cap - h->len < size) {
+    size_t cap = h->cap ? h->cap : 256;
+    while (cap - h->len < size) {
+      if (cap > SIZE_MAX / 2) return -1;
+      cap *= 2;
+    }
+    char *text = realloc(h->text, cap);
+    if (!text) return -1;
+    h->text = text;
+    h->cap = cap;
+  }
+  memcpy(h->text + h->len, buf, size);
+  h->len += size;
+  return 0;
+}
+
 /* Pushes the JSON text for the value at idx, or returns 0 with the reason
- * in errbuf (the stack as it was).  Raises only when out of memory. */
+ * in errbuf (the stack as it was).  Raises only when out of memory or when
+ * jansson cannot be loaded. */
 int lr__json_encode(lua_State *L, int idx, char *errbuf, size_t errlen) {
   idx = lua_absindex(L, idx);
-  enc e = {L, 0, NULL, 0, 256, ""};
-  e.buf = lua_newuserdatauv(L, e.cap, 0);
-  e.slot = lua_gettop(L);
-  if (!enc_value(&e, idx, 0)) {
+  load_jansson(L);
+  enc e = {L, push_hold(L), 15, ""};
+  int slot = lua_gettop(L);
+  if (!enc_value(&e, idx, NULL, NULL, 0, 0)) {
     snprintf(errbuf, errlen, "%s", e.err);
-    lua_settop(L, e.slot - 1);
+    release(e.h->v);
+    e.h->v = NULL;
+    lua_settop(L, slot - 1);
     return 0;
   }
-  lua_pushlstring(L, e.buf, e.len);
-  lua_remove(L, e.slot);
+  size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(e.digits);
+  if (json_dump_callback(e.h->v, append_text, e.h, flags) != 0) return luaL_error(L, "not enough memory");
+  lua_pushlstring(L, e.h->text ? e.h->text : "", e.h->len);
+  release(e.h->v);
+  free(e.h->text);
+  memset(e.h, 0, sizeof *e.h);
+  lua_remove(L, slot);
   return 1;
 }
 
