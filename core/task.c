@@ -426,14 +426,14 @@ static void finish(lr_runtime *rt, lr_task *t, int state) {
 static int ours_frame(const char *line, size_t n) {
   const char *in = memmem(line, n, ": in ", 5);
   if (!in) return 0;
-  const char *end = in;
+  const char *end = in;  /* the source's end: before ":<line>", when there is one */
   while (end > line && end[-1] >= '0' && end[-1] <= '9') end--;
-  if (end == in || end == line || end[-1] != ':') return 0;
-  size_t len = (size_t)(end - 1 - line);
+  end = end < in && end > line && end[-1] == ':' ? end - 1 : in;
+  size_t len = (size_t)(end - line);
   for (const lr_embedded *e = lr__embedded; e->name; e++) {
     size_t k = strlen(e->chunkname + 1);
-    if (len >= k && memcmp(end - 1 - k, e->chunkname + 1, k) == 0 &&
-        (len == k || end[-2 - k] == '/' || end[-2 - k] == '.'))
+    if (len >= k && memcmp(end - k, e->chunkname + 1, k) == 0 &&
+        (len == k || end[-1 - k] == '/' || end[-1 - k] == '.'))
       return 1;
   }
   return 0;
