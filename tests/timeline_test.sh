@@ -278,6 +278,34 @@ EOF
           [ "$(count "$out" "^gathered on the loop: +[0-9]+\.[0-9]{2} s  \(no faster: nothing to wait for\)$")" -eq 1 ] &&
           [ "$(count "$out" "^offloaded to two threads: +[0-9]+\.[0-9]{2} s  \(([1-9][0-9]*\.[0-9]x faster|(no faster|slower): the machine is busy or has one core)\)$")" -eq 1 ] &&
           [ "$(sed -n 1p <<<"$out" | cut -c1-3)$(sed -n 2p <<<"$out" | cut -c1-3)$(sed -n 3p <<<"$out" | cut -c1-3)" = onegatoff ]'
+
+  # ---- a trace file that cannot be written: say why, exit 1 -----------------------------------
+  # (/dev/full fails only when the buffer is flushed, at the close; $TMP/out is a file)
+  local dest
+  for dest in /dev/full "$TMP/no_such_dir/run.svg" "$TMP/no_such_dir/run.json" "$TMP/out/run.txt"; do
+    run --virtual-time --trace="$dest" -e 'sleep(1)'
+    expect "--trace=${dest#"$TMP"/}: 'cannot write ... to it: reason', exit 1, never 'written'" \
+      eval '[ "$rc" -eq 1 ] && [ "$(count "$err" "^lessonrun: cannot write the (timeline|trace) to ")" -eq 1 ] &&
+            has "$err" " to $dest: " && ! has "$err" "written"'
+  done
+  run --virtual-time --trace=/dev/full -e 'sleep(1)'
+  expect "--trace=/dev/full: No space left on device" \
+    has "$err" "lessonrun: cannot write the timeline to /dev/full: No space left on device"
+  run --virtual-time --trace="$TMP/no_such_dir/run.svg" -e 'sleep(1)'
+  expect "--trace into a missing directory: No such file or directory" \
+    has "$err" "run.svg: No such file or directory"
+  if [ "$(id -u)" -ne 0 ]; then  # (root writes anywhere)
+    mkdir ro && chmod 555 ro
+    run --virtual-time --trace=ro/run.svg -e 'sleep(1)'
+    expect "--trace into a read-only directory: Permission denied, exit 1" \
+      eval '[ "$rc" -eq 1 ] && has "$err" "cannot write the timeline to ro/run.svg: Permission denied"'
+    chmod 755 ro
+  fi
+  set +e
+  "$LR" --virtual-time --trace -e 'sleep(1)' 2>/dev/full
+  rc=$?
+  set -e
+  expect "--trace (the chart on stderr) with stderr on /dev/full: exit 1" eval '[ "$rc" -eq 1 ]'
 }
 
 # ---- regressions: bugs found here and fixed ------------------------------------------------

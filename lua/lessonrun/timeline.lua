@@ -298,25 +298,42 @@ local function utf8_ok(file)
   return core.isatty(file) and lang:upper():find("UTF%-?8") ~= nil
 end
 
+-- Writes the strings to the file named dest, or raises "cannot write what
+-- to dest: reason" (no position: it is the user's path, not our bug).  Every
+-- write and the close are checked: a full disk shows only at the flush.
+local function write_file(dest, what, ...)
+  local function fail(err)
+    err = tostring(err)
+    if err:sub(1, #dest + 2) == dest .. ": " then err = err:sub(#dest + 3) end
+    error(("cannot write %s to %s: %s"):format(what, dest, err), 0)
+  end
+  local f, err = io.open(dest, "w")
+  if not f then fail(err) end
+  local ok, werr = f:write(...)
+  local closed, cerr = f:close()
+  if not ok then fail(werr) end
+  if not closed then fail(cerr) end
+end
+
 --- report(data, dest): after a run with --trace.  dest "" -> chart on
 -- stderr; "x.json" -> Chrome trace; "x.svg" -> SVG; anything else -> chart.
+-- Raises if the file cannot be written (lessonrun then exits 1).
 function M.report(data, dest, title)
   local r = M.rows(data)
   if dest and dest:match("%.json$") then
-    local f = assert(io.open(dest, "w"))
-    f:write(M.chrome(r)); f:close()
+    write_file(dest, "the trace", M.chrome(r))
     io.stderr:write(("lessonrun: trace written to %s (open it in Perfetto or chrome://tracing)\n"):format(dest))
   elseif dest and dest:match("%.svg$") then
-    local f = assert(io.open(dest, "w"))
-    f:write(M.svg(r, { title = title })); f:close()
+    write_file(dest, "the timeline", M.svg(r, { title = title }))
     io.stderr:write(("lessonrun: timeline written to %s\n"):format(dest))
   elseif dest and dest ~= "" then  -- any other file name: the chart, as text
-    local f = assert(io.open(dest, "w"))
-    f:write(M.text(r, { width = 100, title = title }), "\n"); f:close()
+    write_file(dest, "the timeline", M.text(r, { width = 100, title = title }), "\n")
     io.stderr:write(("lessonrun: timeline written to %s\n"):format(dest))
   else
     local out = io.stderr
-    out:write("\n", M.text(r, { width = core.termwidth(out) or 80, ascii = not utf8_ok(out), title = title }), "\n")
+    local ok, err = out:write("\n", M.text(r, { width = core.termwidth(out) or 80, ascii = not utf8_ok(out),
+                                                title = title }), "\n")
+    if not ok then error("cannot write the timeline to stderr: " .. tostring(err), 0) end
   end
   return r
 end
