@@ -30,6 +30,7 @@ typedef struct {
   const char *url;
   size_t url_len;
   int check_only;   /* fetch_all's check of its options: no URL yet */
+  lua_Integer item; /* fetch_all's check of its URLs: which one, from 1 */
   const char *method;
   const char *body;
   size_t body_len;
@@ -150,8 +151,16 @@ static void check_headers(lua_State *L, req_t *r, int idx) {
   }
 }
 
+/* Raises "bad argument #1 to 'fetch' (what)", or "(item N: what)" for
+ * one of fetch_all's URLs. */
+static int url_argerror(lua_State *L, req_t *r, const char *what) {
+  if (r->item) return luaL_error(L, "bad argument #1 to '%s' (item %I: %s)", r->fname, r->item, what);
+  return luaL_error(L, "bad argument #1 to '%s' (%s)", r->fname, what);
+}
+
 /* Raises the error value {kind="url"} for the URL r->url: "fetch: ..." */
 static int url_error(lua_State *L, req_t *r, const char *what) {
+  if (r->item) what = lua_pushfstring(L, "item %I: %s", r->item, what);
   size_t n = r->url_len > 200 ? 200 : r->url_len;  /* a 2 MB URL is not quoted whole */
   const char *shown = lr__push_redacted(L, r->url, n);
   lr__push_errobj(L, "url", lua_pushfstring(L, "%s: %s, got '%s%s'", r->fname, what, shown,
@@ -169,10 +178,10 @@ static void check_url(lua_State *L, req_t *r) {
     url_error(L, r, "only http:// and https:// URLs are allowed");
   if (r->url_len > MAX_URL)
     url_error(L, r, lua_pushfstring(L, "URL too long (%I bytes, at most %d)", (lua_Integer)r->url_len, MAX_URL));
-  if (strlen(r->url) != r->url_len) luaL_argerror(L, 1, "URL contains a NUL byte");
+  if (strlen(r->url) != r->url_len) url_argerror(L, r, "URL contains a NUL byte");
   for (const char *p = r->url; *p; p++)
     if (*p == '\r' || *p == '\n' || *p == ' ')
-      luaL_argerror(L, 1, "URL contains a space, CR or LF");
+      url_argerror(L, r, "URL contains a space, CR or LF");
 }
 
 /* Parses fetch(url, opts) at stack 1, 2.  May push a JSON body string. */
@@ -641,8 +650,12 @@ static int raise_error(lua_State *L, fetch_t *f, const char *fname, const char *
   if (f->result == CURLE_OK) detail = "connection closed before the end of the response headers";
   if (f->too_large || f->result == CURLE_FILESIZE_EXCEEDED)
     detail = lua_pushfstring(L, "response body larger than max_body (%I bytes)", (lua_Integer)f->max_body);
+  /* a followed redirect leaves its target as the effective URL, not as
+   * CURLINFO_REDIRECT_URL (which is only set when curl did not follow) */
   if (strcmp(kind, "url") == 0 && f->result == CURLE_UNSUPPORTED_PROTOCOL &&
-      curl_easy_getinfo(f->x.easy, CURLINFO_REDIRECT_URL, &target) == CURLE_OK && target)
+      ((curl_easy_getinfo(f->x.easy, CURLINFO_REDIRECT_URL, &target) == CURLE_OK && target) ||
+       (curl_easy_getinfo(f->x.easy, CURLINFO_EFFECTIVE_URL, &target) == CURLE_OK && target &&
+        strcmp(target, url) != 0)))
     detail = lua_pushfstring(L, "redirect to '%s' refused: only http:// and https:// URLs are followed", target);
   const char *msg = lua_pushfstring(L, "%s: %s: %s (%s)", fname, kind, detail, url);
   lr__push_errobj(L, kind, lr__push_redacted(L, msg, strlen(msg)));
@@ -1028,10 +1041,23 @@ static void open_metatables(lua_State *L) {
 
 void lr__fetch_open(lua_State *L) { open_metatables(L); }
 
-/* core.fetch_all_check(opts): raises what fetch would say of opts, naming
- * fetch_all, so that fetch_all refuses them before it fetches anything */
+/* core.fetch_all_check(opts [, urls]): raises what fetch would say of opts
+ * and of each URL (a list of strings), naming fetch_all, so that fetch_all
+ * refuses them before it fetches anything */
 static int l_fetch_all_check(lua_State *L) {
   req_t r;
+  lua_settop(L, 2);
+  lua_Integer n = lua_istable(L, 2) ? luaL_len(L, 2) : 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    memset(&r, 0, sizeof r);
+    r.fname = "fetch_all";
+    r.item = i;
+    if (lua_geti(L, 2, i) == LUA_TSTRING) {
+      r.url = lua_tolstring(L, -1, &r.url_len);
+      check_url(L, &r);
+    }
+    lua_pop(L, 1);
+  }
   lua_settop(L, 1);
   lua_pushliteral(L, "http://localhost/");
   lua_insert(L, 1);

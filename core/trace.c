@@ -36,17 +36,28 @@ void lr__trace(lr_runtime *rt, int kind, lr_task *t, uint32_t aux) {
 
 static void add_arg(luaL_Buffer *b, lua_State *L, int idx) {
   switch (lua_type(L, idx)) {
-    case LUA_TSTRING: {
-      size_t n, cut = 10;
+    case LUA_TSTRING: {  /* balanced: the redacted copy is popped before the buffer grows */
+      size_t n, cut, k = 0;
       const char *s = lua_tolstring(L, idx, &n);
-      char tmp[24];
-      if (n <= 12) {
-        snprintf(tmp, sizeof tmp, "\"%s\"", s);
-      } else {  /* cut on a UTF-8 character boundary */
+      s = lr__push_redacted(L, s, n);  /* a URL's password never reaches a chart */
+      n = lua_rawlen(L, -1);
+      cut = n;
+      if (n > 12) {  /* cut on a UTF-8 character boundary */
+        cut = 10;
         while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
-        snprintf(tmp, sizeof tmp, "\"%.*s..\"", (int)cut, s);
       }
-      luaL_addstring(b, tmp);
+      char tmp[64];  /* 12 bytes at most, 4 each, the quotes and ".." */
+      tmp[k++] = '"';
+      for (size_t i = 0; i < cut; i++) {  /* control bytes (NUL...) as \ddd, as %q writes them */
+        unsigned char c = (unsigned char)s[i];
+        int digit_next = i + 1 < cut && s[i + 1] >= '0' && s[i + 1] <= '9';
+        if (c < 32 || c == 127) k += (size_t)snprintf(tmp + k, sizeof tmp - k, digit_next ? "\\%03d" : "\\%d", c);
+        else tmp[k++] = (char)c;
+      }
+      if (cut < n) tmp[k++] = '.', tmp[k++] = '.';
+      tmp[k++] = '"';
+      lua_pop(L, 1);
+      luaL_addlstring(b, tmp, k);
       break;
     }
     case LUA_TNUMBER: {  /* formatted here: the buffer owns the stack top */

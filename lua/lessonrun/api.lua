@@ -229,7 +229,7 @@ local function fetch_all_args(urls, opts)
   if progress ~= nil and not callable(progress) then
     return ("bad argument #2 to 'fetch_all' (option 'progress' must be a function, got %s)"):format(type(progress))
   end
-  local ok, err = pcall(core.fetch_all_check, fopts)  -- what fetch would say, naming fetch_all
+  local ok, err = pcall(core.fetch_all_check, fopts, urls)  -- what fetch would say, naming fetch_all
   if not ok then return err end
   return nil, limit, progress, fopts
 end
