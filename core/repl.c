@@ -324,8 +324,9 @@ static int compile(repl_t *r, const char *code) {
  * entry (r->next, r->next_ref).  Call it protected: it allocates. */
 static void spawn_next(repl_t *r, int first, int nargs) {
   lua_State *L = r->L;
-  r->next = lr__spawn(L, r->rt, first, nargs);
+  lr_task *t = lr__spawn(L, r->rt, first, nargs);
   r->next_ref = lr__ref(L, r->rt);
+  r->next = t;  /* only once it has its reference */
 }
 
 /* lua_CFunction(r, code): compiles code and starts it as the next entry;
@@ -374,8 +375,9 @@ static void handle_line(repl_t *r, char *line) {
 }
 
 /* lua_CFunction(r): reports how the entry ended.  Its results are printed
- * by a follow-up entry, print(...), so that a __tostring runs in a task
- * like any code typed at the prompt: it may wait, fail or be interrupted. */
+ * by a follow-up entry, print(...), so that a __tostring runs in a task like
+ * code typed at the prompt: its error is reported as the entry's, and Ctrl-C
+ * stops one that never returns. */
 static int pfinish(lua_State *L) {
   repl_t *r = lua_touserdata(L, 1);
   lr_task *t = r->entry;
