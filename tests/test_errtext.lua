@@ -75,6 +75,23 @@ h.test("error values lua5.4 has a message for: the same message", function()
   end
 end)
 
+h.test("-l of a module that raises a table: lua5.4's message", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. q(dir)))
+  local f = assert(io.open(dir .. "/errmod.lua", "w"))
+  f:write("error({ code = 7 })\n")
+  f:close()
+  local env = "env LUA_PATH=" .. q(dir .. "/?.lua") .. " "
+  local out, rc = run(env .. q(exe) .. " -l errmod -e 'print(1)'")
+  no_panic(out, rc, "-l errmod")
+  h.eq(rc, 1, "-l errmod")
+  h.eq(message(out), "(error object is a table value)", "-l errmod")
+  if lua54 then h.eq(message(out), message(run(env .. lua54 .. " -l errmod -e 'print(1)'")), "-l against lua5.4") end
+  os.remove(dir .. "/errmod.lua")
+  os.remove(dir)
+end)
+
 h.test("a __tostring that fails or waits while an error is reported", function()
   local cases = {
     {"error(setmetatable({}, {__tostring = function() error('inner') end}))",
