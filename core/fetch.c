@@ -1048,6 +1048,20 @@ static int l_fetch_all_check(lua_State *L) {
   req_t r;
   lua_settop(L, 2);
   lua_Integer n = lua_istable(L, 2) ? luaL_len(L, 2) : 0;
+  const char *hname = NULL, *host = NULL;
+  size_t hl = 0;
+  /* a Host header must be every URL's (check_framing, with no URL, cannot tell) */
+  if (n > 0 && lua_istable(L, 1) && lua_getfield(L, 1, "headers") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {  /* the strings stay in the table, anchored at slot 3 */
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING &&
+          strcasecmp(lua_tostring(L, -2), "host") == 0) {
+        hname = lua_tostring(L, -2);
+        host = lua_tolstring(L, -1, &hl);
+      }
+      lua_pop(L, 1);
+    }
+  }
   for (lua_Integer i = 1; i <= n; i++) {
     memset(&r, 0, sizeof r);
     r.fname = "fetch_all";
@@ -1055,6 +1069,11 @@ static int l_fetch_all_check(lua_State *L) {
     if (lua_geti(L, 2, i) == LUA_TSTRING) {
       r.url = lua_tolstring(L, -1, &r.url_len);
       check_url(L, &r);
+      size_t al;
+      const char *a = url_authority(r.url, &al);
+      if (host && (hl != al || strncasecmp(host, a, al) != 0))
+        luaL_error(L, "bad argument #2 to 'fetch_all' (header '%s' must be each URL's host[:port], and item %I's "
+                   "is another (put the host you mean in the URLs))", hname, i);
     }
     lua_pop(L, 1);
   }

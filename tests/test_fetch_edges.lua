@@ -239,7 +239,8 @@ both("integral floats are taken as integers; 2.5, nan and inf are refused", func
 end)
 
 h.test("fetch_all{limit = 2.0} and fetch_config{max_connections = 100.0} take integral floats", function()
-  local rs = lr.fetch_all({ base .. "/get", base .. "/get?x=1", base .. "/get?x=2" }, { limit = 2.0 })
+  local rs = lr.fetch_all({ base .. "/get", base .. "/get?x=1", base .. "/get?x=2" },
+                          { limit = 2.0, headers = { Host = authority } })
   h.eq(#rs, 3)
   h.eq(rs[3]:json().args.x, "2")
   for _, v in ipairs({ 2.5, 0 / 0, math.huge, 0.0 }) do
@@ -355,6 +356,8 @@ h.test("fetch_all checks every argument before it fetches, naming fetch_all at t
     { { slow }, { limit = 2.5 }, "bad argument #2 to 'fetch_all' %(limit must be an integer" },
     { { slow }, { headers = { ["Content-Length"] = "1" } }, "bad argument #2 to 'fetch_all' %(header 'Content%-Length' is not yours" },
     { { slow }, { headers = { ["X\0"] = "1" } }, "bad argument #2 to 'fetch_all' %(header name" },
+    { { slow, "http://example.com/" }, { headers = { host = authority } },
+      "bad argument #2 to 'fetch_all' %(header 'host' must be each URL's host%[:port%], and item 2's is another" },
     { { slow }, { method = "PO\0ST" }, "bad argument #2 to 'fetch_all' %(option 'method' contains a NUL byte%)" },
     { { slow }, 42, "bad argument #2 to 'fetch_all' %(table expected, got number%)" },
     { 42, nil, "bad argument #1 to 'fetch_all' %(table of URLs expected, got number%)" },
