@@ -109,7 +109,7 @@ static int dolibrary(lr_state *S, const char *opt) {
   lua_getglobal(L, "require");
   lua_pushstring(L, mod);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    const char *msg = lua_tostring(L, -1);
+    const char *msg = lr__errtext(L, -1);
     report(msg ? msg : "(error object is not a string)");
     lua_pop(L, 1);
     return LR_ERROR;
@@ -196,7 +196,7 @@ static int call_timeline(lua_State *L, const char *fn, int nargs) {
   if (lua_pcall(L, nargs, 1, 0) != LUA_OK) goto fail;
   return 1;
 fail:
-  report(lua_tostring(L, -1));
+  report(lr__errtext(L, -1));
   lua_settop(L, base);
   lua_pushnil(L);
   return 0;
@@ -262,7 +262,7 @@ static int compare(int argc, char **argv, run_opts o, const char *scripts, const
       lua_getglobal(L, "json_encode");
       push_trace_data(L);
       if (lua_pcall(L, 1, 1, 0) == LUA_OK) json[k] = strdup(lua_tostring(L, -1));
-      else report(lua_tostring(L, -1));
+      else report(lr__errtext(L, -1));
       lua_pop(L, 1);
       if (!json[k]) rc = LR_ERROR;
     }
@@ -290,6 +290,67 @@ static int compare(int argc, char **argv, run_opts o, const char *scripts, const
   free(json[1]);
   lr__curl_preload_join();  /* never exit with a thread inside dlopen */
   return status_exit(rc);
+}
+
+/* What main hands to prun. */
+typedef struct {
+  lr_state *S;
+  const run_opts *ro;
+  char **argv;
+  int argc, script, use_stdin, has_E, has_e, has_i, has_v, rc;
+  const lr_script *sc;
+  const char *script_err;
+} main_run;
+
+/* The part of main that uses the Lua state, protected as lua.c's pmain: an
+ * allocation that fails outside any task is an error, never a PANIC. */
+static int prun(lua_State *L) {
+  main_run *m = lua_touserdata(L, 1);
+  lr_state *S = m->S;
+  char **argv = m->argv;
+  int argc = m->argc, script = m->script;
+  apply(S, m->ro);
+  create_arg_table(L, argv, argc, script);  /* no script: arg[0] is the program, as in lua.c */
+
+  int rc = m->has_E ? LR_OK : doinit(S);
+  for (int j = 1; j < (script ? script : argc) && rc == LR_OK; j++) {
+    const char *a = argv[j];
+    if (strcmp(a, "--") == 0) break;
+    if (a[0] == '-' && a[1] == '-') continue;
+    if (strcmp(a, "-W") == 0) lua_warning(L, "@on", 0);
+    if (a[0] == '-' && (a[1] == 'e' || a[1] == 'l')) {
+      const char *val = a[2] ? a + 2 : argv[++j];
+      rc = a[1] == 'e' ? dochunk(S, val) : dolibrary(S, val);
+    }
+  }
+  if (rc == LR_OK && script) {
+    if (m->use_stdin) {  /* "-": stdin is the script, what follows its arguments */
+      rc = run_script(S, luaL_loadfile(L, NULL));
+    } else if (m->sc->text) {
+      rc = run_script(S, lr__script_load(L, m->sc));
+    } else {
+      report(m->script_err);
+      rc = LR_ERROR;
+    }
+  }
+  if (m->ro->trace && rc != LR_INTERRUPTED &&
+      !trace_report(S, m->ro->trace, script ? argv[script] : "(command line)") && rc == LR_OK)
+    rc = LR_ERROR;  /* the picture asked for could not be made */
+  if (rc == LR_OK) {  /* as lua.c: a failed LUA_INIT, -e, -l or script ends it */
+    if (m->has_i) {
+      rc = lr__repl(S);
+    } else if (!script && !m->has_e && !m->has_v) {
+      if (isatty(STDIN_FILENO)) {
+        printf("lessonrun %s (%s, libuv %s)  Ctrl-D to quit, Ctrl-C cancels\n", LR_VERSION,
+               LUA_RELEASE, uv_version_string());
+        rc = lr__repl(S);
+      } else {
+        rc = run_loaded(S, luaL_loadfile(L, NULL), 0);
+      }
+    }
+  }
+  m->rc = rc;
+  return 0;
 }
 
 /* lua5.4's options, then lessonrun's long ones; a subcommand (serve,
@@ -365,48 +426,16 @@ int main(int argc, char **argv) {
     lr__curl_preload_join();
     return 1;
   }
+  main_run m = {S, &ro, argv, argc, script, use_stdin, has_E, has_e, has_i, has_v, LR_ERROR, &sc, script_err};
   lua_State *L = lr_lua(S);
-  apply(S, &ro);
-  create_arg_table(L, argv, argc, script ? script : argc);
-
-  int rc = has_E ? LR_OK : doinit(S);
-  for (int j = 1; j < (script ? script : argc) && rc == LR_OK; j++) {
-    const char *a = argv[j];
-    if (strcmp(a, "--") == 0) break;
-    if (a[0] == '-' && a[1] == '-') continue;
-    if (strcmp(a, "-W") == 0) lua_warning(L, "@on", 0);
-    if (a[0] == '-' && (a[1] == 'e' || a[1] == 'l')) {
-      const char *val = a[2] ? a + 2 : argv[++j];
-      rc = a[1] == 'e' ? dochunk(S, val) : dolibrary(S, val);
-    }
+  lua_pushcfunction(L, prun);
+  lua_pushlightuserdata(L, &m);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {  /* out of memory */
+    report(lr__errtext(L, -1));
+    m.rc = LR_ERROR;
   }
-  if (rc == LR_OK && script) {
-    if (use_stdin) {  /* "-": stdin is the script, what follows its arguments */
-      rc = run_script(S, luaL_loadfile(L, NULL));
-    } else if (sc.text) {
-      rc = run_script(S, lr__script_load(L, &sc));
-    } else {
-      report(script_err);
-      rc = LR_ERROR;
-    }
-  }
+  int rc = m.rc;
   lr__script_free(&sc);
-  if (ro.trace && rc != LR_INTERRUPTED &&
-      !trace_report(S, ro.trace, script ? argv[script] : "(command line)") && rc == LR_OK)
-    rc = LR_ERROR;  /* the picture asked for could not be made */
-  if (rc == LR_OK) {  /* as lua.c: a failed LUA_INIT, -e, -l or script ends it */
-    if (has_i) {
-      rc = lr__repl(S);
-    } else if (!script && !has_e && !has_v) {
-      if (isatty(STDIN_FILENO)) {
-        printf("lessonrun %s (%s, libuv %s)  Ctrl-D to quit, Ctrl-C cancels\n", LR_VERSION,
-               LUA_RELEASE, uv_version_string());
-        rc = lr__repl(S);
-      } else {
-        rc = run_loaded(S, luaL_loadfile(L, NULL), 0);
-      }
-    }
-  }
   lr_close(S);
   lr__curl_preload_join();  /* never exit with a thread inside dlopen */
   return status_exit(rc);
