@@ -7,6 +7,8 @@
 #   bench/run.sh cpu        # scripts/cpu.lua's shape: two CPU loops one after
 #                           # another vs offloaded to two threads (target >= 1.7x
 #                           # on 2 idle cores; BENCH_CPU_N, BENCH_CPU_ROUNDS)
+#   bench/run.sh alloc      # peak RSS when freed tables' memory must serve
+#                           # strings, vs lua5.4 (target <= 1.0x lua5.4's peak)
 #   bench/run.sh fetch      # 10k GETs from a loopback nginx, 100 in flight,
 #                           # vs the C ceiling, curl, aiohttp, Node (not in
 #                           # "all": it starts nginx and takes ~1 min)
@@ -35,9 +37,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 mode="${1:-all}"
 case "$mode" in
-  all | sleep | startup | fetch | cpu) ;;
+  all | sleep | startup | fetch | cpu | alloc) ;;
   -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: $0 [all|sleep|startup|fetch|cpu]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|sleep|startup|fetch|cpu|alloc]" >&2; exit 2 ;;
 esac
 
 if [[ -z "${LESSONRUN:-}" ]]; then
@@ -519,11 +521,39 @@ cpu_bench() {
     }'
 }
 
+# ---- alloc --------------------------------------------------------------------
+# bench/alloc_reuse.lua under both interpreters, in turns; medians of peak RSS.
+alloc_bench() {
+  local rounds="${BENCH_ALLOC_ROUNDS:-3}" k impl out
+  echo "== alloc: 1.5 M tables freed, then 1 M strings: peak RSS, $rounds rounds each"
+  for ((k = 0; k < rounds; k++)); do
+    for impl in lessonrun lua5.4; do
+      if [[ $impl == lessonrun ]]; then out="$("$LESSONRUN" "$here/alloc_reuse.lua" 2>&1)"
+      else out="$("$LUA" "$here/alloc_reuse.lua" 2>&1)"; fi
+      grep -q '^RESULT ' <<<"$out" || { echo "  alloc FAILED ($impl): $out" >&2; failed=1; return; }
+      echo "$impl $(sed -n 's/^RESULT peak_kb=\([0-9]*\).*/\1/p' <<<"$out")"
+    done
+  done | awk '
+    { v[$1, ++n[$1]] = $2 }
+    function median(im,   i, j, t, c) {
+      c = n[im]; for (i = 1; i <= c; i++) a[i] = v[im, i]
+      for (i = 2; i <= c; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+      return a[int((c + 1) / 2)]
+    }
+    END {
+      l = median("lessonrun"); p = median("lua5.4")
+      printf "lessonrun %.0f MB   lua5.4 %.0f MB   (medians)\n", l / 1024, p / 1024
+      printf "target lessonrun peak <= 1.0x lua5.4: %.2fx  %s\n", l / p, (l <= p ? "MET" : "MISSED")
+    }'
+}
+
 if [[ "$mode" == all || "$mode" == sleep ]]; then sleep_bench; fi
 if [[ "$mode" == all ]]; then echo; fi
 if [[ "$mode" == all || "$mode" == startup ]]; then startup_bench; fi
 if [[ "$mode" == all ]]; then echo; fi
 if [[ "$mode" == all || "$mode" == cpu ]]; then cpu_bench; fi
+if [[ "$mode" == all ]]; then echo; fi
+if [[ "$mode" == all || "$mode" == alloc ]]; then alloc_bench; fi
 # a subshell: its EXIT trap stops nginx and removes its files
 if [[ "$mode" == fetch ]]; then (fetch_bench) || failed=1; fi
 [[ -n "${BENCH_RAW:-}" ]] && cp "$raw" "$BENCH_RAW"
