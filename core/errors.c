@@ -104,10 +104,19 @@ const char *lr__push_redacted(lua_State *L, const char *s, size_t n) {
   return lua_tostring(L, -1);
 }
 
-/* lua_CFunction(v, rt): v as text, as lua.c's msghandler makes it.  The
+/* Ctrl-C stops a __tostring that never returns: the SIGINT handler hooks
+ * only a running task, and a report runs outside any. */
+static int sigint_seen;
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  if ((int)lr__sigint_count != sigint_seen) luaL_error(L, "interrupted");
+}
+
+/* lua_CFunction(v): v as text, as lua.c's msghandler makes it.  The
  * __tostring runs in a protected call with the loop marked as driven, so an
- * error in it is reported and a wait in it is refused (primitives outside a
- * task would otherwise drive the loop from inside whatever is reporting). */
+ * error in it is reported, a wait in it is refused (primitives outside a task
+ * would otherwise drive the loop from inside whatever is reporting) and
+ * Ctrl-C ends a loop in it. */
 static int perrtext(lua_State *L) {
   lua_settop(L, 1);
   if (lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER) {
@@ -120,9 +129,18 @@ static int perrtext(lua_State *L) {
                      lua_touserdata(L, -1) : NULL;
     lua_pop(L, 1);
     lua_pushvalue(L, 1);
-    if (rt) rt->driving++;
+    lua_Hook hook = lua_gethook(L);
+    int mask = lua_gethookmask(L), count = lua_gethookcount(L);
+    if (rt) {
+      rt->driving++;
+      sigint_seen = (int)lr__sigint_count;
+      if (!hook) lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1000);
+    }
     int st = lua_pcall(L, 1, 1, 0);
-    if (rt) rt->driving--;
+    if (rt) {
+      rt->driving--;
+      lua_sethook(L, hook, mask, count);
+    }
     if (st == LUA_OK && lua_type(L, -1) == LUA_TSTRING) return 1;
     if (st != LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
       lua_pushfstring(L, "(error object is a %s value; its __tostring failed: %s)", luaL_typename(L, 1),
