@@ -202,8 +202,8 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
   return send_response(c, status, r, "text/plain; charset=utf-8");
 }
 
-/* JSON output, written here rather than through cJSON: what the echo shows
- * may hold NUL bytes and invalid UTF-8, and a C string keeps neither.  An
+/* JSON output, written here rather than through jansson: what the echo shows
+ * may hold invalid UTF-8 (shown as U+FFFD), which jansson refuses.  An
  * allocation failure marks the writer failed; the caller then answers 500. */
 typedef struct {
   char *buf;
