@@ -290,9 +290,10 @@ static void on_sigint(lr_runtime *rt, void *ud) {
   else r->clear = 1;
 }
 
+/* as lua.c's REPL: no program name before an entry's error */
 static void report(repl_t *r, const char *msg) {
   (void)r;
-  fprintf(stderr, "lessonrun: %s\n", msg);
+  fprintf(stderr, "%s\n", msg);
   fflush(stderr);
 }
 
@@ -426,15 +427,24 @@ static int entry_done(repl_t *r) {
   return 0;
 }
 
-/* Without a terminal: plain lines from stdin, prompts still shown (lua.c). */
+/* Without a terminal: plain lines from stdin, with the prompt and the line
+ * echoed after it, as lua5.4's readline shows them; a newline at the end. */
 static char *read_plain(repl_t *r) {
   fputs(prompt(r), stdout);
   fflush(stdout);
   char *buf = NULL;
   size_t cap = 0;
   ssize_t n = getline(&buf, &cap, stdin);
-  if (n < 0) { free(buf); return NULL; }
+  if (n < 0) {
+    free(buf);
+    fputs("\n", stdout);
+    fflush(stdout);
+    return NULL;
+  }
   if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = '\0';
+  fputs(buf, stdout);
+  fputs("\n", stdout);
+  fflush(stdout);
   return buf;
 }
 

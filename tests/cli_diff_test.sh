@@ -118,6 +118,12 @@ else
   chmod 644 args.lua
 fi
 
+printf 'x = 20\nx + 1\nfor i = 1, 2 do\nprint(i) end\nerror("in the repl")\nprint("still")\n' >entries.txt
+"$LUA" -i <entries.txt >lua.out 2>lua.err; echo $? >lua.rc
+"$LR" -i <entries.txt >lr.out 2>lr.err; echo $? >lr.rc
+check "-i with entries on a pipe: prompts, echoes, results and status as lua5.4 (the banner aside)" \
+  eval 'cmp -s <(tail -n +2 lua.out) <(tail -n +2 lr.out) && cmp -s lua.rc lr.rc && [ "$(head -n 1 lua.err)" = "$(head -n 1 lr.err)" ]'
+
 # ---- error values -----------------------------------------------------------------------------
 same "a table error value" -e 'error({})'
 same "an error value with __tostring" -e 'error(setmetatable({}, {__tostring = function() return "custom" end}))'
