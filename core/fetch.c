@@ -640,9 +640,8 @@ static int is_error_status(fetch_t *f) { return f->result != CURLE_OK || !f->hea
  * URL in it without its password; out of memory is Lua's own error. */
 static int raise_error(lua_State *L, fetch_t *f, const char *fname, const char *url) {
   if (f->nomem) {
-    lua_Integer got = (lua_Integer)f->body.len;
-    fetch_free(f);
-    return luaL_error(L, "%s: not enough memory for the response (%I bytes of body received)", fname, got);
+    return luaL_error(L, "%s: not enough memory for the response (%I bytes of body received)", fname,
+                      (lua_Integer)f->body.len);
   }
   const char *kind = kind_of(f);
   const char *detail = f->errbuf[0] ? f->errbuf : curl_easy_strerror((CURLcode)f->result);
@@ -663,7 +662,6 @@ static int raise_error(lua_State *L, fetch_t *f, const char *fname, const char *
   lua_setfield(L, -2, "url");
   lua_pushinteger(L, f->result);
   lua_setfield(L, -2, "curl_code");
-  fetch_free(f);
   return lua_error(L);
 }
 
@@ -768,6 +766,25 @@ static void push_response(lua_State *L, fetch_t *f) {
   luaL_setmetatable(L, RESPONSE_MT);  /* last: the fields above bypass r_newindex */
 }
 
+static int finish_p(lua_State *L) {
+  fetch_t *f = lua_touserdata(L, 1);
+  if (is_error_status(f)) return raise_error(L, f, lua_touserdata(L, 2), lua_touserdata(L, 3));
+  push_response(L, f);
+  return 1;
+}
+
+/* The response, or the error raised, for a transfer that is over; protected,
+ * so that f is freed even when building them runs out of memory. */
+static int finish(lua_State *L, fetch_t *f, const char *fname, const char *url) {
+  lua_pushcfunction(L, finish_p);
+  lua_pushlightuserdata(L, f);
+  lua_pushlightuserdata(L, (void *)fname);
+  lua_pushlightuserdata(L, (void *)url);
+  int st = lua_pcall(L, 3, 1, 0);
+  fetch_free(f);
+  return st == LUA_OK ? 1 : lua_error(L);
+}
+
 /* ---- fetch (async) ------------------------------------------------------- */
 
 static void fetch_done(lr_transfer *x, int result) {
@@ -780,7 +797,7 @@ static void fetch_done(lr_transfer *x, int result) {
 
 void lr__fetch_cleanup(lr_runtime *rt, lr_task *t) {
   fetch_t *f = t->park_data;
-  if (!f->removed) lr__curl_remove(rt, &f->x);
+  if (!f->removed && !f->finished) lr__curl_remove(rt, &f->x);  /* (finished: woken, never resumed) */
   fetch_free(f);
 }
 
@@ -796,10 +813,7 @@ static int fetch_k(lua_State *L, int status, lua_KContext ctx) {
     fetch_free(f);
     lr__check_cancel(L, rt, t);
   }
-  if (is_error_status(f)) return raise_error(L, f, "fetch", lua_tostring(L, 1));
-  push_response(L, f);
-  fetch_free(f);
-  return 1;
+  return finish(L, f, "fetch", lua_tostring(L, 1));
 }
 
 /* fetch(url [, opts]) -> response: parks this task while the transfer runs */
@@ -885,10 +899,7 @@ static int l_blocking_fetch(lua_State *L) {
     lr__push_cancel(L, rt);
     return lua_error(L);
   }
-  if (is_error_status(f)) return raise_error(L, f, "blocking_fetch", r.url);
-  push_response(L, f);
-  fetch_free(f);
-  return 1;
+  return finish(L, f, "blocking_fetch", r.url);
 }
 
 void lr__fetch_close(lr_runtime *rt) {
