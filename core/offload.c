@@ -296,6 +296,10 @@ static void after_work(uv_work_t *req, int status) {
 void lr__offload_cleanup(lr_runtime *rt, lr_task *t) {
   (void)rt;
   job_t *j = t->park_data;
+  if (t->state == LR_READY) {      /* woken by after_work, never resumed */
+    job_free(j);
+    return;
+  }
   j->task = NULL;                  /* the pool thread may still run it: */
   stop_job(j);                     /* then it stops soon */
   uv_cancel((uv_req_t *)&j->req);  /* if not started, it never will */
