@@ -10,12 +10,12 @@
 # to where the run succeeds.  Sanitized builds cannot use `ulimit -v` (the
 # shadow memory is reserved up front), so they only do the first.
 # OOM_POINTS=N, OOM_KB_POINTS=N: sweep points per workload (default 100
-# allocation counts, 32 limits).
+# allocation counts, 48 limits).
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LR=$(realpath "$1")
 SRC=$(realpath "$2")
-N_POINTS=${OOM_POINTS:-100} KB_POINTS=${OOM_KB_POINTS:-32}
+N_POINTS=${OOM_POINTS:-100} KB_POINTS=${OOM_KB_POINTS:-48}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"  # the lessons are found by lessonrun's own lookup
