@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Out of memory: the lessons, the examples and a fetch/offload workload
-# (oom_workload.lua), each run with too little memory at many points.  Every
+# Out of memory: the lessons, the examples, a fetch/offload workload
+# (oom_workload.lua) and many tasks left when memory runs out
+# (oom_tasks.lua), each run with too little memory at many points.  Every
 # run must end with status 0 or 1 (1: with a message), within 30 s, and
 # never abort, PANIC or upset a sanitizer.
 #   oom_test.sh LESSONRUN SOURCE_DIR
@@ -28,16 +29,20 @@ workloads=(
   "index.lua - 2 2"
   "cpu.lua 20000"
   "$SRC/tests/oom_workload.lua"
+  "$SRC/tests/oom_tasks.lua"
 )
 for ex in "$SRC"/examples/*.lua; do workloads+=("--virtual-time $ex"); done
 
 runs=0
 bad=0
+slowest=0
+slowest_run=
 # attempt MODE VALUE WORKLOAD: one run, MODE "n" (LR_FAIL_ALLOC_AFTER) or
 # "kb" (ulimit -v); sets rc and fails the test if the run misbehaved
 attempt() {
-  local mode=$1 value=$2 w=$3 what
+  local mode=$1 value=$2 w=$3 what t ms
   runs=$((runs + 1))
+  t=$(date +%s%N)
   # shellcheck disable=SC2086  # the workload is words
   if [ "$mode" = n ]; then
     LR_FAIL_ALLOC_AFTER=$value timeout -k 5 30 "$LR" $w >out 2>err
@@ -45,6 +50,8 @@ attempt() {
     (ulimit -v "$value" && exec timeout -k 5 30 "$LR" $w) >out 2>err
   fi
   rc=$?
+  ms=$((($(date +%s%N) - t) / 1000000))
+  [ "$ms" -gt "$slowest" ] && slowest=$ms slowest_run="$w with $mode=$value"
   what="$w with $mode=$value: exit $rc"
   if [ "$rc" -eq 127 ] && [ "$mode" = kb ] && grep -q '^[^ ]*: error while loading shared libraries' err; then
     rc=1  # the dynamic loader's, before lessonrun runs
@@ -127,6 +134,6 @@ for w in "${workloads[@]}"; do
     [ "$bad" -eq 0 ] && pass "$w: ulimit -v from $floor to $((top + top / 20)) KB ($ok of the runs succeeded)"
   fi
 done
-echo "$runs runs in $(($(date +%s) - t0)) s"
+echo "$runs runs in $(($(date +%s) - t0)) s; the slowest: $slowest ms ($slowest_run)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
