@@ -73,13 +73,28 @@ static void locate(char *scripts, char *luadir, size_t n) {
   snprintf(luadir, n, "%s/../share/lua/5.4", exe);
 }
 
-/* A script whose text mentions fetch gets libcurl loading on a thread from
- * the start, as an import at its top would load it, rather than at its first
- * request: dlopen of libcurl and its ~30 libraries takes 15-40 ms, a tenth
- * of the lesson's 0.2 s of fetches.  Anything else (-e, the REPL, scripts
- * that never say fetch) starts as before. */
-static void preload_if_fetching(const lr_script *sc) {
-  if (sc->text && lr__script_mentions(sc, "fetch")) lr__curl_preload();
+/* A script whose code names fetch (a constant of the loaded chunk: not a
+ * comment) gets libcurl loading on a thread from the start, as an import at
+ * its top would load it, rather than at its first request: dlopen of
+ * libcurl and its ~30 libraries takes 15-40 ms, a tenth of the lesson's
+ * 0.2 s of fetches.  Anything else (-e, the REPL, scripts that never name
+ * fetch) starts as before. */
+static void preload_if_fetching(lua_State *L) {
+  if (lr__function_mentions(L, -1, "fetch")) lr__curl_preload();
+}
+
+/* Finds NAME and loads it (the chunk, or the error, pushed); lua5.4's
+ * luaL_loadfile reads it, once. */
+static int load_script(lua_State *L, const char *name, const char *scripts) {
+  char buf[PATH_MAX + 16], err[PATH_MAX * 3];
+  const char *path = lr__script_find(name, scripts, buf, sizeof buf, err, sizeof err);
+  if (!path) {
+    lua_pushstring(L, err);
+    return LUA_ERRFILE;
+  }
+  int st = luaL_loadfilex(L, path, NULL);
+  if (st == LUA_OK) preload_if_fetching(L);
+  return st;
 }
 
 /* ---- running things ---------------------------------------------------- */
@@ -237,28 +252,33 @@ static int compare(int argc, char **argv, run_opts o, const char *scripts, const
     fprintf(stderr, "usage: %s [--virtual-time] [--no-blocking-warnings] compare A.lua B.lua\n", progname);
     return 2;
   }
-  lr_script sc[2];
-  char err[PATH_MAX * 3];
-  for (int k = 0; k < 2; k++)
-    if (lr__script_read(names[k], scripts, &sc[k], err, sizeof err) != 0) {
+  for (int k = 0; k < 2; k++) {  /* both there, before either runs */
+    char buf[PATH_MAX + 16], err[PATH_MAX * 3];
+    if (!lr__script_find(names[k], scripts, buf, sizeof buf, err, sizeof err)) {
       report(err);
-      if (k) lr__script_free(&sc[0]);
       return 1;
     }
-  preload_if_fetching(&sc[0]);
-  preload_if_fetching(&sc[1]);
+  }
   char *json[2] = {NULL, NULL};
   int rc = LR_OK;
   for (int k = 0; k < 2 && rc == LR_OK; k++) {
     lr_state *S = lr__new(luadir, 0);
-    if (!S) { rc = LR_ERROR; break; }
+    if (!S) {
+      report(lr__new_error());
+      rc = LR_ERROR;
+      break;
+    }
     apply(S, &o);
     printf("=== %s ===\n", names[k]);
     fflush(stdout);
-    rc = run_loaded(S, lr__script_load(lr_lua(S), &sc[k]), 0);
+    lua_State *L = lr_lua(S);
+    lua_createtable(L, 0, 1);  /* arg[0]: the script, as when run alone */
+    lua_pushstring(L, names[k]);
+    lua_rawseti(L, -2, 0);
+    lua_setglobal(L, "arg");
+    rc = run_loaded(S, load_script(L, names[k], scripts), 0);
     fflush(stdout);
     if (rc == LR_OK) {  /* carry the trace across states as JSON */
-      lua_State *L = lr_lua(S);
       lua_getglobal(L, "json_encode");
       push_trace_data(L);
       if (lua_pcall(L, 1, 1, 0) == LUA_OK) json[k] = strdup(lua_tostring(L, -1));
@@ -268,8 +288,6 @@ static int compare(int argc, char **argv, run_opts o, const char *scripts, const
     }
     lr_close(S);
   }
-  lr__script_free(&sc[0]);
-  lr__script_free(&sc[1]);
   if (rc == LR_OK) {
     lr_state *S = lr__new(luadir, 0);
     lua_State *L = S ? lr_lua(S) : NULL;
@@ -298,8 +316,7 @@ typedef struct {
   const run_opts *ro;
   char **argv;
   int argc, script, use_stdin, has_E, has_e, has_i, has_v, rc;
-  const lr_script *sc;
-  const char *script_err;
+  const char *scripts;  /* the lessons folder */
 } main_run;
 
 /* The part of main that uses the Lua state, protected as lua.c's pmain: an
@@ -326,11 +343,8 @@ static int prun(lua_State *L) {
   if (rc == LR_OK && script) {
     if (m->use_stdin) {  /* "-": stdin is the script, what follows its arguments */
       rc = run_script(S, luaL_loadfile(L, NULL));
-    } else if (m->sc->text) {
-      rc = run_script(S, lr__script_load(L, m->sc));
-    } else {
-      report(m->script_err);
-      rc = LR_ERROR;
+    } else {  /* read now, after LUA_INIT, -e and -l, as lua5.4 reads it */
+      rc = run_script(S, load_script(L, argv[script], m->scripts));
     }
   }
   if (m->ro->trace && rc != LR_INTERRUPTED &&
@@ -411,22 +425,17 @@ int main(int argc, char **argv) {
   }
   script = (i < argc && !use_stdin) ? i : 0;
   if (use_stdin) script = i;  /* '-' is the script: stdin */
-  /* read once, now (a FIFO cannot be read twice), reported where lua5.4 would */
-  lr_script sc = {0};
-  char script_err[PATH_MAX * 3] = "";
-  if (script && !use_stdin && lr__script_read(argv[script], scripts, &sc, script_err, sizeof script_err) == 0)
-    preload_if_fetching(&sc);
-
   if (has_v) printf("lessonrun %s (%s, libuv %s)\n", LR_VERSION, LUA_RELEASE, uv_version_string());
   fflush(stdout);
   lr_state *S = lr__new(luadir, has_E);
   if (!S) {
-    fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);
-    lr__script_free(&sc);
+    const char *why = lr__new_error();
+    if (strncmp(why, "lessonrun: ", 11) == 0) why += 11;
+    fprintf(stderr, "%s: cannot start: %s\n", progname, why);
     lr__curl_preload_join();
     return 1;
   }
-  main_run m = {S, &ro, argv, argc, script, use_stdin, has_E, has_e, has_i, has_v, LR_ERROR, &sc, script_err};
+  main_run m = {S, &ro, argv, argc, script, use_stdin, has_E, has_e, has_i, has_v, LR_ERROR, scripts};
   lua_State *L = lr_lua(S);
   lua_pushcfunction(L, prun);
   lua_pushlightuserdata(L, &m);
@@ -435,7 +444,6 @@ int main(int argc, char **argv) {
     m.rc = LR_ERROR;
   }
   int rc = m.rc;
-  lr__script_free(&sc);
   lr_close(S);
   lr__curl_preload_join();  /* never exit with a thread inside dlopen */
   return status_exit(rc);

@@ -357,6 +357,7 @@ void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t 
 /* state.c */
 int lr__exec(lr_state *S, int nargs);
 lr_state *lr__new(const char *luadir, int noenv);  /* noenv: lua5.4 -E */
+const char *lr__new_error(void);  /* why lr__new returned NULL */
 lr_runtime *lr__state_runtime(lr_state *S);
 
 /* embed.c (generated) */

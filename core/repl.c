@@ -77,7 +77,25 @@ typedef struct {
 
 static repl_t *the_repl;  /* readline's line handler takes no user data */
 
-static const char *prompt(repl_t *r) { return r->chunk ? ">> " : "> "; }
+/* _PROMPT / _PROMPT2 when they are strings, as lua.c (which also takes a
+ * __tostring; calling one here, outside any task, is not worth it) */
+static int pprompt(lua_State *L) {
+  lua_getglobal(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+static const char *prompt(repl_t *r) {
+  static char text[256];
+  const char *p = r->chunk ? ">> " : "> ";
+  lua_pushcfunction(r->L, pprompt);  /* a global's __index may raise, and names allocate */
+  lua_pushlightuserdata(r->L, (void *)(r->chunk ? "_PROMPT2" : "_PROMPT"));
+  if (lua_pcall(r->L, 1, 1, 0) == LUA_OK && lua_type(r->L, -1) == LUA_TSTRING) {
+    snprintf(text, sizeof text, "%s", lua_tostring(r->L, -1));
+    p = text;
+  }
+  lua_pop(r->L, 1);
+  return p;
+}
 
 static void on_line(char *line) {
   repl_t *r = the_repl;
@@ -355,6 +373,10 @@ static void handle_line(repl_t *r, char *line) {
     code = malloc(n);
     if (!code) { free(line); return; }
     snprintf(code, n, "%s\n%s", r->chunk, line);
+  } else if (line[0] == '=') {  /* lua.c: "=expr" is "return expr" */
+    size_t n = strlen(line) + 7;
+    code = malloc(n);
+    if (code) snprintf(code, n, "return %s", line + 1);
   } else {
     code = strdup(line);
   }

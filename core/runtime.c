@@ -1,8 +1,11 @@
 /* The runtime: one per Lua state, held in the registry (as luv does).  It owns
  * the libuv loop, the ready queue and the sleepers, and drives them. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lr.h"
 
@@ -95,6 +98,14 @@ lr_runtime *lr__get_runtime(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
+  lr__std_fds_open();  /* a host started with >&- : libuv must not get fd 0-2 */
+  /* libuv 1.44 abort()s when its first loop cannot make its signal pipe:
+   * the loop needs about four descriptors, so see that they are there */
+  int probe[4] = {-1, -1, -1, -1}, probe_err = 0;
+  if (pipe2(probe, O_CLOEXEC) != 0 || pipe2(probe + 2, O_CLOEXEC) != 0) probe_err = errno;
+  for (int k = 0; k < 4; k++)
+    if (probe[k] >= 0) close(probe[k]);
+  if (probe_err) luaL_error(L, "lessonrun: cannot create the event loop: %s", strerror(probe_err));
   int err = uv_loop_init(&rt->loop);
   if (err) luaL_error(L, "lessonrun: cannot create the event loop: %s", uv_strerror(err));
   rt->closed = 0;
@@ -117,7 +128,8 @@ lr_runtime *lr__get_runtime(lua_State *L) {
   lua_pushliteral(L, "not enough memory");  /* (Lua's own message) */
   rt->nomem_ref = lr__ref(L, rt);
   lr__timers_init(rt);
-  uv_async_init(&rt->loop, &rt->sigint_async, sigint_async_cb);
+  err = uv_async_init(&rt->loop, &rt->sigint_async, sigint_async_cb);
+  if (err) luaL_error(L, "lessonrun: cannot create the event loop: %s", uv_strerror(err));
   rt->sigint_async.data = rt;
   uv_unref((uv_handle_t *)&rt->sigint_async);
   rt->handles_open++;

@@ -1,25 +1,18 @@
-/* The script a command line names (script.c).  A lr_script owns its text
- * from lr__script_read until lr__script_free. */
+/* The script a command line names (script.c). */
 #ifndef LR_SCRIPT_H
 #define LR_SCRIPT_H
 
-#include <limits.h>
 #include <stddef.h>
 
 #include <lua.h>
 
-typedef struct {
-  char *text;
-  size_t len;
-  char path[PATH_MAX]; /* where it was found: the chunk is named "@path" */
-} lr_script;
-
-/* Finds NAME and reads it whole: 0, or -1 with a message in err
- * ("cannot open x: ..."), as lua5.4 words it, plus where it looked. */
-int lr__script_read(const char *name, const char *lessons, lr_script *s, char *err, size_t errlen);
-/* luaL_loadfile's rules (BOM, "#" first line, text or binary) on the text */
-int lr__script_load(lua_State *L, const lr_script *s);
-int lr__script_mentions(const lr_script *s, const char *word);
-void lr__script_free(lr_script *s);
+/* The path to load for NAME (NAME itself, or where the lookup found it, in
+ * buf), or NULL with "cannot open NAME: ..." in err, saying where it looked
+ * and naming near names.  A path is NAME as it is: loading it gives
+ * lua5.4's own errors. */
+const char *lr__script_find(const char *name, const char *lessons, char *buf, size_t n, char *err,
+                            size_t errlen);
+/* 1 if the function at idx (a loaded chunk) has the word among its constants */
+int lr__function_mentions(lua_State *L, int idx, const char *word);
 
 #endif

@@ -84,7 +84,13 @@ static void warnf_on(void *ud, const char *msg, int tocont) {
 
 lr_state *lr_new(void) { return lr__new(NULL, 0); }
 
+/* why the last lr__new on this thread returned NULL */
+static _Thread_local char new_err[256] = "not enough memory";
+
+const char *lr__new_error(void) { return new_err; }
+
 lr_state *lr__new(const char *luadir, int noenv) {
+  snprintf(new_err, sizeof new_err, "not enough memory");
   lr_state *S = calloc(1, sizeof *S);
   if (!S) return NULL;
   S->alloc = lr__alloc_new();
@@ -103,6 +109,7 @@ lr_state *lr__new(const char *luadir, int noenv) {
   lua_pushstring(S->L, luadir);
   lua_pushboolean(S->L, noenv);
   if (lua_pcall(S->L, 2, 1, 0) != LUA_OK) {
+    if (lua_type(S->L, -1) == LUA_TSTRING) snprintf(new_err, sizeof new_err, "%s", lua_tostring(S->L, -1));
     lua_close(S->L);
     lr__alloc_free(S->alloc);
     free(S);

@@ -98,6 +98,17 @@ same "a folder as the script" folder
 check "a script from <(...)" eval 'grep -q "^from a process substitution.p.q$" lr.out && cmp -s lua.out lr.out'
 mkfifo fifo.lua
 BEFORE='printf "print(\"from a FIFO\")\n" >fifo.lua' same "a script from a FIFO" fifo.lua
+mkfifo fifo2.lua
+same "the script is opened after -e ran (-e writes the FIFO)" \
+  -e 'os.execute("echo \"print(\\\"written by -e\\\")\" >fifo2.lua &")' fifo2.lua
+same "the script is read after -e ran (-e writes it)" -e 'local f = io.open("made.lua", "w") f:write("print(42)") f:close()' made.lua
+rm -f made.lua
+same "the script is read after LUA_INIT ran" env 'LUA_INIT=local f = io.open("init_made.lua", "w") f:write("print(7)") f:close()' -- init_made.lua
+rm -f init_made.lua
+same "a failing -l ends it before a FIFO script is opened" -l no_such_module_here fifo2.lua
+same "a path through a file: Not a directory" args.lua/x
+same "a path longer than PATH_MAX: File name too long" "$(printf './%.0s' $(seq 2100))args.lua"
+same "an endless device fails at its first bad token" /dev/zero
 STDIN=args.lua same "/dev/stdin as the script" /dev/stdin s t
 STDIN=args.lua same "- reads the script from stdin" - s t
 STDIN=stdin.lua same "no script and stdin not a terminal: stdin runs" 
@@ -118,10 +129,10 @@ else
   chmod 644 args.lua
 fi
 
-printf 'x = 20\nx + 1\nfor i = 1, 2 do\nprint(i) end\nerror("in the repl")\nprint("still")\n' >entries.txt
+printf 'x = 20\nx + 1\n= x * 2\nfor i = 1, 2 do\nprint(i) end\nerror("in the repl")\n_PROMPT = "P> "\n_PROMPT2 = "Q> "\nif x then\nprint("still") end\n' >entries.txt
 "$LUA" -i <entries.txt >lua.out 2>lua.err; echo $? >lua.rc
 "$LR" -i <entries.txt >lr.out 2>lr.err; echo $? >lr.rc
-check "-i with entries on a pipe: prompts, echoes, results and status as lua5.4 (the banner aside)" \
+check "-i with entries on a pipe: prompts (_PROMPT, _PROMPT2), echoes, =expr, results and status as lua5.4 (the banner aside)" \
   eval 'cmp -s <(tail -n +2 lua.out) <(tail -n +2 lr.out) && cmp -s lua.rc lr.rc && [ "$(head -n 1 lua.err)" = "$(head -n 1 lr.err)" ]'
 
 # ---- error values -----------------------------------------------------------------------------

@@ -110,6 +110,43 @@ normal_checks() {
   run ./nope.lua
   expect "missing script with a path: exit 1, not looked up among the lessons" \
     eval '[ "$rc" -eq 1 ] && has "$err" "cannot open ./nope.lua: No such file or directory" && ! has "$err" "scripts"'
+  run --virtual-time sync
+  expect "a bare name finds NAME.lua among the lessons" eval '[ "$rc" -eq 0 ] && has "$out" "Total time: 6"'
+  run syn
+  expect "a near name is suggested" \
+    eval '[ "$rc" -eq 1 ] && has "$err" "(looked for syn and syn.lua here and in $SRC/scripts); did you mean " && has "$err" "'"'"'sync.lua'"'"'"'
+  run SYNC
+  expect "suggestions ignore case" eval '[ "$rc" -eq 1 ] && has "$err" "'"'"'sync.lua'"'"'"'
+  run sync.lu
+  expect "a name one letter short of NAME.lua" eval '[ "$rc" -eq 1 ] && has "$err" "'"'"'sync.lua'"'"'"'
+  ln -s no_such_target dangling.lua
+  mkdir -p asyncx.lua
+  printf 'print(1)\n' >"$(printf 'esc\033[31mred.lua')"
+  run dangling
+  expect "a dangling link is not suggested as itself" eval '[ "$rc" -eq 1 ] && ! has "$err" "dangling.lua'"'"'?"'
+  run asyncx
+  expect "a folder named NAME.lua: not found, not suggested" \
+    eval '[ "$rc" -eq 1 ] && has "$err" "cannot open asyncx: No such file" && ! has "$err" "'"'"'asyncx.lua'"'"'"'
+  run escred
+  expect "names with control characters are never printed" eval '[ "$rc" -eq 1 ] && ! grep -q $'"'"'\033'"'"' "$TMP/err"'
+  rm -rf dangling.lua asyncx.lua "$(printf 'esc\033[31mred.lua')"
+  run ""
+  expect "an empty name: lua5.4's error, no lookup" eval '[ "$rc" -eq 1 ] && has "$err" "lessonrun: cannot open : No such file or directory" && ! has "$err" "scripts"'
+  printf 'print("here")\n' >local.lua
+  run local
+  expect "a bare name finds NAME.lua here" eval '[ "$rc" -eq 0 ] && [ "$out" = here ]'
+  rm -f local.lua
+  run --virtual-time compare sync async
+  expect "options before compare, bare names" eval '[ "$rc" -eq 0 ] && has "$out" "=== sync ===" && has "$out" "async is 2.0x faster than sync"'
+  run --virtual-time serve
+  expect "serve takes no run options" eval '[ "$rc" -eq 1 ] && has "$err" "does not apply to serve"'
+  set +e
+  bash -c 'ulimit -n 6; exec "$0" -e "print(1)"' "$LR" >"$TMP/out" 2>"$TMP/err" </dev/null
+  rc=$?
+  set -e
+  err=$(cat "$TMP/err")
+  expect "too few descriptors: a clear error, exit 1, no abort" \
+    eval '[ "$rc" -eq 1 ] && has "$err" "lessonrun: cannot start: cannot create the event loop: " && has "$err" "open files"'
 
   run -e 'os.exit(3)'
   expect "os.exit(3) exits 3" [ "$rc" -eq 3 ]

@@ -1,4 +1,4 @@
--- libcurl is loaded on a thread from the start for a script whose text says
+-- libcurl is loaded on a thread from the start for a script whose code names
 -- fetch (lessonrun.c, dl.c), and only then: the first fetch finds it loaded,
 -- other programs start as before, and exiting while it loads is clean.
 -- Whether libcurl is loaded is read from /proc/self/maps.
@@ -59,15 +59,20 @@ h.test("-e is not looked into", function()
   p:close()
 end)
 
-h.test("a script that says it loads libcurl, and may still never use it", function()
-  local out, code = run("-- " .. F .. " later\nsleep(0.3)\n" .. probe)
+h.test("a script whose code names fetch loads libcurl, and may still never use it", function()
+  local out, code = run("if false then " .. F .. "() end\nsleep(0.3)\n" .. probe)
   h.eq(out, "loaded\n")
   h.eq(code, 0)
 end)
 
+h.test("fetch in a comment is not the code naming it; a field named fetch is", function()
+  h.eq(run("-- " .. F .. " later\nsleep(0.3)\n" .. probe), "not loaded\n")
+  h.eq(run("local t = {}\nt." .. F .. " = 1\nsleep(0.3)\n" .. probe), "loaded\n")
+end)
+
 h.test("exiting at once while libcurl loads", function()
   for _, how in ipairs({ "os.exit(3)", "error('stop')", "return" }) do
-    local out, code = run("-- " .. F .. "\n" .. how .. "\n")
+    local out, code = run("if false then " .. F .. "() end\n" .. how .. "\n")
     h.eq(code, how == "os.exit(3)" and 3 or how == "return" and 0 or 1, how .. ": " .. out)
   end
 end)
