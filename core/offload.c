@@ -134,6 +134,7 @@ typedef struct {
   lua_State *L;      /* the worker's state while it runs, else NULL */
   int stop;          /* nobody waits any more: the worker gives up */
   atomic_int hooking;  /* the main thread is setting the stop hook on L */
+  long long fail_left;  /* debug builds: allocations before they fail (LR_FAIL_OFFLOAD_ALLOC_AFTER), or -1 */
 } job_t;
 
 static void job_free(job_t *j) {
@@ -196,6 +197,12 @@ static void *worker_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     }
     return NULL;
   }
+#ifndef NDEBUG
+  if (j->fail_left >= 0 && (!ptr || nsize > osize)) {  /* as alloc.c's LR_FAIL_ALLOC_AFTER */
+    if (j->fail_left == 0) return NULL;
+    j->fail_left--;
+  }
+#endif
   return realloc(ptr, nsize);
 }
 
@@ -415,6 +422,11 @@ static int l_offload(lua_State *L) {
   j->rt = rt;
   j->task = t;
   j->nargs = nargs;
+  j->fail_left = -1;
+#ifndef NDEBUG
+  const char *fail_after = getenv("LR_FAIL_OFFLOAD_ALLOC_AFTER");  /* each worker's state, for the oom test */
+  if (fail_after && *fail_after) j->fail_left = strtoll(fail_after, NULL, 10);
+#endif
   j->req.data = j;
   lua_pushcfunction(L, pack);
   lua_pushlightuserdata(L, j);

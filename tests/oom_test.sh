@@ -37,7 +37,8 @@ runs=0
 bad=0
 slowest=0
 slowest_run=
-# attempt MODE VALUE WORKLOAD: one run, MODE "n" (LR_FAIL_ALLOC_AFTER) or
+# attempt MODE VALUE WORKLOAD: one run, MODE "n" (LR_FAIL_ALLOC_AFTER),
+# "worker_n" (LR_FAIL_OFFLOAD_ALLOC_AFTER: in each offload worker's state) or
 # "kb" (ulimit -v); sets rc and fails the test if the run misbehaved
 attempt() {
   local mode=$1 value=$2 w=$3 what t ms
@@ -46,6 +47,8 @@ attempt() {
   # shellcheck disable=SC2086  # the workload is words
   if [ "$mode" = n ]; then
     LR_FAIL_ALLOC_AFTER=$value timeout -k 5 30 "$LR" $w >out 2>err
+  elif [ "$mode" = worker_n ]; then
+    LR_FAIL_OFFLOAD_ALLOC_AFTER=$value timeout -k 5 30 "$LR" $w >out 2>err
   else
     (ulimit -v "$value" && exec timeout -k 5 30 "$LR" $w) >out 2>err
   fi
@@ -53,8 +56,8 @@ attempt() {
   ms=$((($(date +%s%N) - t) / 1000000))
   [ "$ms" -gt "$slowest" ] && slowest=$ms slowest_run="$w with $mode=$value"
   what="$w with $mode=$value: exit $rc"
-  if [ "$rc" -eq 127 ] && [ "$mode" = kb ] && grep -q '^[^ ]*: error while loading shared libraries' err; then
-    rc=1  # the dynamic loader's, before lessonrun runs
+  if [ "$rc" -eq 127 ] && [ "$mode" = kb ]; then
+    rc=1  # the dynamic loader's ("error while loading shared libraries", "cannot allocate TLS"...)
   fi
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     fail "$what (no end within 30 s)" "$(tail -n 5 err)"
@@ -100,6 +103,18 @@ sweep() {
   done
 }
 
+# lookup WORKLOAD: the script's file (a lesson by name, else the path)
+lookup() {
+  local a
+  for a in $1; do
+    case "$a" in
+      -*) ;;
+      */*) echo "$a"; return ;;
+      *) echo "$SRC/scripts/$a"; return ;;
+    esac
+  done
+}
+
 t0=$(date +%s)
 debug=0
 LR_FAIL_ALLOC_AFTER=0 "$LR" -e '' 2>/dev/null || debug=1
@@ -126,6 +141,12 @@ for w in "${workloads[@]}"; do
     threshold n 0 "$hi" "$w"
     sweep n 1 "$top" "$w"
     [ "$bad" -eq 0 ] && pass "$w: allocation N fails, N = 1..$top ($ok of the runs succeeded)"
+    if grep -q offload "$(lookup "$w")"; then  # and in the worker threads' states
+      bad=0
+      threshold worker_n 0 100000 "$w"
+      N_POINTS=30 sweep worker_n 1 "$top" "$w"
+      [ "$bad" -eq 0 ] && pass "$w: a worker's allocation N fails, N = 1..$top ($ok of the runs succeeded)"
+    fi
   fi
   if [ "$sanitized" = 0 ]; then
     bad=0
