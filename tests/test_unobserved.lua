@@ -283,10 +283,6 @@ end, { timeout = 30 })
 -- ---- out of memory -----------------------------------------------------------
 
 test("out of memory with many failing tasks: no abort or PANIC, status 1 with a message, promptly", function()
-  if sanitized then
-    print("     (skipped: ulimit -v and the sanitizers' shadow memory do not mix)")
-    return
-  end
   -- spawns failing tasks (kept, so their reports wait for the exit) until
   -- memory runs out; near the limit every allocation costs a full collection
   local script = [[
@@ -297,15 +293,45 @@ while true do
   if i % 1000 == 0 then sleep(0) end
 end
 ]]
-  for _, kb in ipairs { 40000, 80000, 160000 } do
-    local r = run(script, { shell = ("ulimit -v %d && exec"):format(kb) })
-    local what = kb .. " KB: " .. r.err:sub(-600)
+  -- sanitized builds cannot use ulimit -v (shadow memory): allocation N
+  -- fails instead (LR_FAIL_ALLOC_AFTER, debug builds)
+  local limits = sanitized and { 20000, 300000, 1000000 } or { 40000, 80000, 160000 }
+  for _, lim in ipairs(limits) do
+    local shell = sanitized and ("env LR_FAIL_ALLOC_AFTER=%d timeout -k 5 60"):format(lim)
+                  or ("ulimit -v %d && exec timeout -k 5 60"):format(lim)
+    local r = run(script, { shell = shell })
+    local what = lim .. (sanitized and " allocations: " or " KB: ") .. r.err:sub(-600)
+    ok(not has(r.err, "Sanitizer") and not has(r.err, "runtime error:"), what)
     eq(r.how, "exit", what)
     eq(r.code, 1, what)
     ok(not has(r.err, "PANIC"), what)
     ok(has(r.err, "lessonrun: not enough memory\n"), what)
-    ok(r.dt < 20, ("%d KB: took %.1f s (it took 20 to 350 s)"):format(kb, r.dt))
+    ok(r.dt < 20, ("%d: took %.1f s (it took 20 to 350 s)"):format(lim, r.dt))
   end
 end, { timeout = 120 })
+
+test("the script ended well but cancelling its tasks ran out of memory: status 1, said so", function()
+  if sanitized then
+    print("     (skipped: ulimit -v and the sanitizers' shadow memory do not mix)")
+    return
+  end
+  local r = run([[
+for i = 1, 3 do
+  spawn(function()
+    pcall(sleep, 100)  -- cancelled at exit: then it needs far more memory than there is
+    local t = {}
+    for j = 1, 1e8 do t[j] = j end
+  end)
+end
+sleep(0)
+pending_warnings(false)
+print("script done")
+]], { shell = "ulimit -v 200000 && exec timeout -k 5 60" })
+  eq(r.out, "script done\n", r.all)
+  eq(r.code, 1, r.all)
+  ok(has(r.err, "lessonrun: not enough memory to cancel the 2 tasks left at exit\n"), r.all)
+  ok(has(r.err, "lessonrun: not enough memory\n"), r.all)
+  ok(r.dt < 20, ("took %.1f s"):format(r.dt))
+end, { timeout = 60 })
 
 h.done()
