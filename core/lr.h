@@ -200,14 +200,20 @@ struct lr_runtime {
   uint64_t nfailed, nfailed_collected;  /* failures; failures when last collected */
   uint64_t collect_after;  /* uv_hrtime() before which no idle collection runs */
   int warn_pending;      /* warn about tasks cancelled at exit */
-  int shutting_down, oom;  /* an allocation failed while finishing a task */
+  /* oom: memory ran out at shutdown, or the script ends for it (1; 2 while
+   * its cancelled root waits at the head of the ready queue: task.c) */
+  int shutting_down, oom;
+  uint64_t oom_since;    /* first of the tasks failing for memory one after another */
+  unsigned oom_streak;   /* how many */
   int root_state;        /* how the last root task ended */
   int nomem_ref;         /* "not enough memory", made while memory was there */
 };
 
 /* Registry references the C side holds, counted so that a debug build can
  * check none is left at shutdown (runtime.c). */
-#define lr__ref(L, rt) ((rt)->nrefs++, luaL_ref((L), LUA_REGISTRYINDEX))
+static inline int lr__counted_ref(lr_runtime *rt, int r) { rt->nrefs++; return r; }
+/* counted once luaL_ref has returned: it raises when out of memory */
+#define lr__ref(L, rt) lr__counted_ref((rt), luaL_ref((L), LUA_REGISTRYINDEX))
 #define lr__unref(L, rt, r) \
   do { if ((r) >= 0) { (rt)->nrefs--; luaL_unref((L), LUA_REGISTRYINDEX, (r)); } } while (0)
 

@@ -32,7 +32,8 @@ static int runtime_gc(lua_State *L) {
   if (rt->closed) return 0;
   rt->closed = 1;
   lr__sigint_restore(rt);
-  /* parked tasks hold C resources (easy handles, heap slots): let go */
+  /* parked tasks, and woken ones that never ran again, hold C resources
+   * (easy handles, heap slots, jobs): let go */
   for (size_t i = 1; i <= rt->nlive; i++) {
     lr_task *t = lr__live_at(rt, i);
     if (t) lr__cleanup(rt, t);
@@ -92,6 +93,8 @@ lr_runtime *lr__get_runtime(lua_State *L) {
   lua_pop(L, 1);
   rt = lua_newuserdatauv(L, sizeof *rt, 0);
   memset(rt, 0, sizeof *rt);
+  /* if an allocation below fails, __gc must not unref what was never ref'd */
+  rt->live_ref = rt->cancel_ref = rt->trace_names_ref = rt->warned_ref = rt->nomem_ref = LUA_NOREF;
   rt->closed = 1;  /* until the loop is up: __gc must not touch it */
   if (luaL_newmetatable(L, "lessonrun.Runtime")) {
     lua_pushcfunction(L, runtime_gc);
@@ -117,11 +120,8 @@ lr_runtime *lr__get_runtime(lua_State *L) {
    * thread's, so it must say "no task". */
   *(lr_task **)lua_getextraspace(rt->L) = NULL;
   rt->next_id = 1;
-  rt->cancel_ref = LUA_NOREF;
   lua_newtable(L);
   rt->live_ref = lr__ref(L, rt);
-  rt->trace_names_ref = LUA_NOREF;
-  rt->warned_ref = LUA_NOREF;
   rt->warn_blocking = 1;
   rt->warn_pending = 1;
   rt->root_state = LR_DONE;
@@ -139,11 +139,39 @@ lr_runtime *lr__get_runtime(lua_State *L) {
   return rt;
 }
 
+/* While shutting down: the allocator, counting its failures.  Near the
+ * limit a failed allocation makes Lua collect everything and try again,
+ * which often works: no error says memory ran out, yet each cancelled task
+ * costs a full collection. */
+/* not on the stack (still valid should an error unwind past the shutdown);
+ * per thread, as a state is used by one thread at a time */
+static _Thread_local struct {
+  lua_Alloc f;
+  int failed;
+} counted;
+
+static void *alloc_counted(void *ud, void *ptr, size_t osize, size_t nsize) {
+  void *p = counted.f(ud, ptr, osize, nsize);
+  if (!p && nsize > 0) counted.failed = 1;
+  return p;
+}
+
+/* Out of memory, each resume costs a full collection: at shutdown, stop;
+ * when the script is being ended for it (task.c), run only its root, then
+ * stop once it has finished. */
+static int stop_for_memory(lr_runtime *rt) {
+  if (rt->shutting_down && counted.failed) rt->oom = 1;
+  if (!rt->oom) return 0;
+  if (rt->shutting_down) return 1;
+  if (rt->oom == 2) return rt->rq[rt->rq_head] != rt->root;
+  return rt->root && lr__finished(rt->root);
+}
+
 /* Resume every task that is ready now (not those woken meanwhile: they wait
  * for the next round, after the loop has polled once). */
 void lr__run_ready(lr_runtime *rt) {
   size_t n = rt->rq_len;
-  while (n-- > 0 && rt->rq_len > 0) lr__resume(rt, lr__rq_pop(rt));
+  while (n-- > 0 && rt->rq_len > 0 && !stop_for_memory(rt)) lr__resume(rt, lr__rq_pop(rt));
   if (rt->unobserved && rt->nfailed != rt->nfailed_collected && rt->rq_len == 0)
     lr__collect_unobserved(rt);
 }
@@ -251,7 +279,8 @@ static void warn_pending(lr_runtime *rt) {
     shown++;
   }
   if (n > shown) fprintf(stderr, "  and %zu more\n", n - shown);
-  fprintf(stderr, "  (wait for them, or call pending_warnings(false) if leaving them is intended)\n");
+  fprintf(stderr, "  (wait for %s, or call pending_warnings(false) if leaving %s is intended)\n",
+          n == 1 ? "it" : "them", n == 1 ? "it" : "them");
   fflush(stderr);
 }
 
@@ -263,7 +292,15 @@ void lr__shutdown_tasks(lr_runtime *rt) {
   if (rt->warn_pending && rt->nlive > 0 && !rt->interrupted && rt->root_state == LR_DONE) warn_pending(rt);
   if (rt->driving++ == 0) lr__sigint_install(rt);
   rt->shutting_down = 1;
+  int ran_out = rt->oom;  /* during the script: kept for its exit status (state.c) */
   rt->oom = 0;
+  void *ud;
+  lua_Alloc f = lua_getallocf(rt->L, &ud);
+  if (f != alloc_counted) {
+    counted.f = f;
+    lua_setallocf(rt->L, alloc_counted, ud);
+  }
+  counted.failed = 0;
   for (int round = 0; rt->nlive > 0 && round < 1000 && !rt->oom; round++) {
     for (size_t i = rt->nlive; i >= 1; i--) lr__cancel(rt, lr__live_at(rt, i));
     if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && (rt->heap_len || rt->fifo_len)) &&
@@ -278,6 +315,9 @@ void lr__shutdown_tasks(lr_runtime *rt) {
             rt->nlive == 1 ? "" : "s");
     fflush(stderr);
   }
+  if (f != alloc_counted) lua_setallocf(rt->L, f, ud);
+  rt->oom |= counted.failed;
   rt->shutting_down = 0;
+  rt->oom |= ran_out;
   if (--rt->driving == 0) lr__sigint_restore(rt);
 }

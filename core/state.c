@@ -21,13 +21,13 @@ static void set_err(lr_state *S, const char *msg) {
 }
 
 static int pinit(lua_State *L) {
-  const char *luadir = lua_tostring(L, 1);
+  const char *luadir = lua_touserdata(L, 1);
   if (lua_toboolean(L, 2)) {  /* lua5.4 -E: package ignores LUA_PATH and LUA_CPATH */
     lua_pushboolean(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   }
   luaL_openlibs(L);
-  if (luadir && luadir[0]) {  /* module.c finds our Lua sources there; package.path stays lua5.4s */
+  if (luadir && luadir[0]) {  /* module.c finds our Lua sources there; package.path stays lua5.4's */
     lua_pushstring(L, luadir);
     lua_setfield(L, LUA_REGISTRYINDEX, "lessonrun.luadir");
   }
@@ -106,7 +106,7 @@ lr_state *lr__new(const char *luadir, int noenv) {
    * waiting between collections. */
   lua_gc(S->L, LUA_GCGEN, 50, 0);
   lua_pushcfunction(S->L, pinit);
-  lua_pushstring(S->L, luadir);
+  lua_pushlightuserdata(S->L, (void *)luadir);  /* a string could fail to allocate, unprotected */
   lua_pushboolean(S->L, noenv);
   if (lua_pcall(S->L, 2, 1, 0) != LUA_OK) {
     if (lua_type(S->L, -1) == LUA_TSTRING) snprintf(new_err, sizeof new_err, "%s", lua_tostring(S->L, -1));
@@ -128,17 +128,25 @@ const char *lr_errmsg(lr_state *S) { return S->err ? S->err : ""; }
  * whatever it left running.  Returns status (and a message on failure). */
 static int pexec(lua_State *L) {
   lr_runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  if (!rt->root) rt->oom = 0;
   lr_task *t = lr__spawn(L, rt, 1, lua_gettop(L) - 1);
   lr_task *saved = rt->root;
   rt->root = t;
   lr__run_until(rt, t);
   rt->root = saved;
   if (!saved) lr__shutdown_tasks(rt);
+  int interrupted = t->interrupted || (rt->interrupted && t->state == LR_CANCELLED);
+  if (!saved && rt->oom && !interrupted && t->state != LR_FAILED) {
+    /* the runtime ran out of memory (the script was cancelled for it, or
+     * its tasks could not be): a failure, as lua5.4's out of memory is */
+    lua_pushliteral(L, "not enough memory");
+    lua_pushinteger(L, LR_ERROR);
+    return 2;
+  }
   if (t->state == LR_DONE) {
     lua_pushinteger(L, LR_OK);
     return 1;
   }
-  int interrupted = t->interrupted || (rt->interrupted && t->state == LR_CANCELLED);
   lr__push_error(L, t);
   if (interrupted) {
     lua_pushliteral(L, "interrupted");

@@ -244,7 +244,8 @@ static void push_label(lua_State *L, lr_runtime *rt, lr_task *t) {
  * its n results move to the handle's uservalue (nothing when n == 0, the
  * value itself when n == 1, else an array) and n to park_data, so a program that keeps many
  * finished handles (gather's list, a fetch per task) keeps only them.  The
- * handle is on top of L. */
+ * handle is on top of L; for n > 1, the table made by results_table is
+ * below it and the live table. */
 static void keep_results(lua_State *L, lr_task *t) {
   lua_State *co = t->co;
   int n = lua_gettop(co);
@@ -254,7 +255,7 @@ static void keep_results(lua_State *L, lr_task *t) {
   } else if (n == 1) {
     lua_xmove(co, L, 1);
   } else {
-    lua_createtable(L, n, 0);
+    lua_pushvalue(L, -3);
     for (int i = n; i >= 1; i--) {
       lua_xmove(co, L, 1);
       lua_rawseti(L, -2, i);
@@ -263,6 +264,36 @@ static void keep_results(lua_State *L, lr_task *t) {
   lua_setiuservalue(L, -2, 1);
   t->co = NULL;
   t->park_data = (void *)(uintptr_t)n;
+}
+
+static int new_table(lua_State *L) {
+  lua_createtable(L, (int)lua_tointeger(L, 1), 0);
+  return 1;
+}
+
+/* Pushes a table with room for n results and returns 1, or returns 0 when
+ * memory ran out (protected: the driver cannot raise). */
+static int results_table(lua_State *L, int n) {
+  lua_pushcfunction(L, new_table);
+  lua_pushinteger(L, n);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) return 1;
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int never_started(lua_State *L) {
+  lua_pushfstring(L, "in task #%I: cancelled before it started", lua_tointeger(L, 1));
+  return 1;
+}
+
+/* Pushes the traceback of a task cancelled before it ran (protected: the
+ * driver cannot raise; out of memory, Lua's message instead). */
+static void push_never_started(lua_State *L, lr_runtime *rt, lr_task *t) {
+  lua_pushcfunction(L, never_started);
+  lua_pushinteger(L, (lua_Integer)t->id);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) return;
+  lua_pop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->nomem_ref);
 }
 
 /* The results of a DONE task, whose handle is at idx. */
@@ -365,6 +396,7 @@ static void group_notify(lr_runtime *rt, lr_group *g, lr_task *t) {
   if (g->waiter) {
     int failed = t->state != LR_DONE;
     if (failed && !g->first_failed) g->first_failed = t;
+    else if (failed && g->failfast) observe(t);  /* gather raises the first: this one is its too (as asyncio's) */
     if (g->pending == 1 || (failed && g->failfast)) lr__wake(rt, g->waiter, LR_WAKE_OK);
   }
   group_release(g);
@@ -525,11 +557,6 @@ static void observe(lr_task *t) {
   }
 }
 
-static int ptostring(lua_State *L) {
-  luaL_tolstring(L, 1, NULL);
-  return 1;
-}
-
 static int unobserved_gc(lua_State *L) {
   unobserved *u = lua_touserdata(L, 1);
   if (!u || u->observed) return 0;
@@ -540,13 +567,9 @@ static int unobserved_gc(lua_State *L) {
   lua_State *co = lua_tothread(L, 2);
   lua_getiuservalue(L, 1, 2);
   if (!co || lua_gettop(co) < 3 || !lua_checkstack(L, 4)) return 0;
-  lua_pushcfunction(L, ptostring);
   lua_pushvalue(co, 2);
   lua_xmove(co, L, 1);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
-    lua_pop(L, 1);
-    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(co, 2));
-  }
+  lr__errtext(L, -1);  /* as lua.c words it: "(error object is a table value)" */
   lua_pushvalue(co, 3);
   lua_xmove(co, L, 1);
   const char *tb = lua_tostring(L, -1);
@@ -581,6 +604,34 @@ static int precord(lua_State *L) {
   return 1;
 }
 
+/* Memory is exhausted: every further resume would cost a full collection
+ * that frees nothing.  The script ends with "not enough memory", as
+ * lua5.4's would: its root task is cancelled and resumed first
+ * (lr__run_ready holds the others back meanwhile). */
+static void end_for_memory(lr_runtime *rt) {
+  lr_task *r = rt->root;
+  rt->oom = 1;
+  if (!r || lr__finished(r)) return;
+  lr__cancel(rt, r);
+  for (size_t i = 0; i < rt->rq_len; i++) {  /* to the head of the queue */
+    size_t k = (rt->rq_head + i) % rt->rq_cap;
+    if (rt->rq[k] == r) {
+      rt->rq[k] = rt->rq[rt->rq_head];
+      rt->rq[rt->rq_head] = r;
+      rt->oom = 2;
+      return;
+    }
+  }
+}
+
+/* A task failed for memory: one of a burst is the task's own affair (as
+ * in pcall), but a second of nothing else finishing is exhaustion. */
+static void thrashing(lr_runtime *rt) {
+  uint64_t now = uv_hrtime();
+  if (rt->oom_streak++ == 0) rt->oom_since = now;
+  else if (rt->oom_streak >= 8 && now - rt->oom_since > 1000000000u) end_for_memory(rt);
+}
+
 /* Resume a ready task and record what it did: park, finish or fail. */
 void lr__resume(lr_runtime *rt, lr_task *t) {
   lua_State *co = t->co, *L = rt->L;
@@ -590,12 +641,15 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
     if (t->cancel_requested) {  /* cancelled before it ever ran */
       lua_settop(co, 0);
       lr__push_cancel(co, rt);
-      lua_pushfstring(co, "in task #%I: cancelled before it started", (lua_Integer)t->id);
+      push_never_started(L, rt, t);
+      lua_xmove(L, co, 1);
       finish(rt, t, LR_CANCELLED);
       return;
     }
     nargs = lua_gettop(co) - 1;
   }
+  if (rt->oom == 2 && t == rt->root) rt->oom = 1;  /* it got its turn: the queue is in order again */
+  t->cleanup = LR_C_NONE;  /* what it was woken with is its continuation's now */
   t->state = LR_RUNNING;
   lr_task *prev_cur = rt->current;
   lua_State *prev_run = rt->running;
@@ -614,12 +668,22 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
     }
     return;
   }
+  if (st == LUA_OK) rt->oom_streak = 0;
   if (st == LUA_OK) {  /* the results are all that is left on its stack */
-    finish(rt, t, LR_DONE);
-    return;
+    if (nres <= 1 || results_table(L, nres)) {
+      finish(rt, t, LR_DONE);
+      if (nres > 1) lua_pop(L, 1);
+      return;
+    }
+    lua_settop(co, 0);  /* no room for its results: it fails for want of memory */
+    lua_rawgeti(co, LUA_REGISTRYINDEX, rt->nomem_ref);
+    st = LUA_ERRMEM;
   }
   int cancelled = st != LUA_ERRMEM && lr__is_cancel(co, -1), sentinel = 0;
-  if (st == LUA_ERRMEM) rt->oom = 1;
+  if (st == LUA_ERRMEM && rt->shutting_down) rt->oom = 1;
+  else if (st == LUA_ERRMEM && t != rt->root) thrashing(rt);
+  else if (st == LUA_ERRMEM) rt->oom = 1;  /* the script ends for it: the others wait (lr__run_ready) */
+  else rt->oom_streak = 0;
   /* its traceback and, if it failed, the report for when nobody looks:
    * built in protected mode, as both allocate and the driver cannot raise */
   if (!(rt->shutting_down && rt->oom) && lua_checkstack(L, 4) && lua_checkstack(co, 4)) {
@@ -629,8 +693,10 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
     lua_pushboolean(L, !cancelled);
     if (lua_pcall(L, 3, 1, 0) == LUA_OK) {
       sentinel = !lua_isnil(L, -1);
-    } else {
-      rt->oom = 1;
+    } else {  /* no memory even after an emergency collection: each further
+               * failure would cost another */
+      if (rt->shutting_down) rt->oom = 1;
+      else if (t != rt->root) end_for_memory(rt);
       lua_pop(L, 1);
       lua_pushnil(L);
       lua_rawgeti(co, LUA_REGISTRYINDEX, rt->nomem_ref);
@@ -662,7 +728,8 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
 void lr__wake(lr_runtime *rt, lr_task *t, int why) {
   if (t->state != LR_WAITING) return;
   if (rt->trace) lr__trace(rt, LR_EV_WAKE, t, 0);
-  t->cleanup = LR_C_NONE;
+  /* t->cleanup stays until it runs: if it never does (out of memory at
+   * shutdown), the runtime's close still lets go of what it was given */
   t->wake = why;
   t->state = LR_READY;
   rq_push(rt, t);

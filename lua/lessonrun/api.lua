@@ -28,7 +28,7 @@ local M = {
   offload = core.offload,               -- run a function on a worker thread
 }
 
-M.json_null = core.json_null  -- (not decoded here: cJSON loads on first use)
+M.json_null = core.json_null  -- (not decoded here: jansson loads on first use)
 
 local function callable(v)
   if type(v) == "function" then return true end
