@@ -193,6 +193,13 @@ static int l_errorkind(lua_State *L) {
   return 1;
 }
 
+void lr__function_expected(lua_State *L, int arg, const char *fname) {
+  int ty = lua_type(L, arg);
+  if (ty == LUA_TLIGHTUSERDATA || (ty > LUA_TSTRING && ty != LUA_TTABLE)) return;
+  luaL_argerror(L, arg, lua_pushfstring(L, "function expected, got %s; pass the function and its arguments: "
+                                        "%s(f, a), not %s(f(a))", luaL_typename(L, arg), fname, fname));
+}
+
 const luaL_Reg lr__error_funcs[] = {
   {"error", l_error}, {"iscancelled", l_iscancelled}, {"errorkind", l_errorkind}, {NULL, NULL}
 };

@@ -291,6 +291,10 @@ void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
  * never raises, and a __tostring that fails or waits gives a message instead
  * (as lua.c's msghandler, "(error object is a table value)") */
 const char *lr__errtext(lua_State *L, int idx);
+/* Raises "function expected, got nil; pass the function and its arguments:
+ * f(g, a), not f(g(a))" when the value at arg is one a call could have
+ * returned (nothing, nil, a boolean, number, string or table); else returns. */
+void lr__function_expected(lua_State *L, int arg, const char *fname);
 /* Pushes s[0..n) with each URL's user:password@ as user:***@ (user@ as ***@) */
 const char *lr__push_redacted(lua_State *L, const char *s, size_t n);
 
@@ -375,5 +379,8 @@ typedef struct {
   size_t bclen;
 } lr_embedded;
 extern const lr_embedded lr__embedded[];
+/* 1 if a source ("@/x/lessonrun/api.lua", "lessonrun/timeline.lua") is one of
+ * those files, built in or a copy on disk (module.c) */
+int lr__our_source(const char *src, size_t len);
 
 #endif

@@ -392,10 +392,7 @@ static int pool_can_start(void) {
 
 /* offload(fn, ...) -> fn(...)'s results, computed on a worker thread */
 static int l_offload(lua_State *L) {
-  int ty = lua_type(L, 1);
-  if (ty != LUA_TFUNCTION && ty != LUA_TLIGHTUSERDATA && (ty <= LUA_TSTRING || ty == LUA_TTABLE))
-    return luaL_argerror(L, 1, lua_pushfstring(L, "function expected, got %s; pass the function and its "
-                                                  "arguments: offload(f, a), not offload(f(a))", luaL_typename(L, 1)));
+  if (lua_type(L, 1) != LUA_TFUNCTION) lr__function_expected(L, 1, "offload");
   luaL_checktype(L, 1, LUA_TFUNCTION);
   if (lua_iscfunction(L, 1)) return luaL_argerror(L, 1, "a C function cannot be sent to a worker thread");
   const char *up;

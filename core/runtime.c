@@ -249,7 +249,8 @@ static void where_waiting(lr_task *t, char *buf, size_t n) {
   snprintf(buf, n, "%s", t->state == LR_PENDING ? "not started" : "?");
   if (!t->co || t->state == LR_PENDING) return;
   for (int level = 0; level < 16 && lua_getstack(t->co, level, &ar); level++) {
-    if (lua_getinfo(t->co, "Sl", &ar) && ar.currentline > 0 && !strstr(ar.source, "lessonrun/")) {
+    if (lua_getinfo(t->co, "Sl", &ar) && ar.currentline > 0 &&
+        !lr__our_source(ar.source, strlen(ar.source))) {
       snprintf(buf, n, "at %s:%d", ar.short_src, ar.currentline);
       return;
     }

@@ -461,14 +461,7 @@ static int ours_frame(const char *line, size_t n) {
   const char *end = in;  /* the source's end: before ":<line>", when there is one */
   while (end > line && end[-1] >= '0' && end[-1] <= '9') end--;
   end = end < in && end > line && end[-1] == ':' ? end - 1 : in;
-  size_t len = (size_t)(end - line);
-  for (const lr_embedded *e = lr__embedded; e->name; e++) {
-    size_t k = strlen(e->chunkname + 1);
-    if (len >= k && memcmp(end - k, e->chunkname + 1, k) == 0 &&
-        (len == k || end[-1 - k] == '/' || end[-1 - k] == '.'))
-      return 1;
-  }
-  return 0;
+  return lr__our_source(line, (size_t)(end - line));
 }
 
 /* Pushes the frames of luaL_traceback's text tb (its heading dropped) that
@@ -1091,11 +1084,7 @@ static const luaL_Reg task_methods[] = {
 static int l_spawn(lua_State *L) {
   if (lua_type(L, 1) != LUA_TFUNCTION) {
     if (luaL_getmetafield(L, 1, "__call") == LUA_TNIL) {
-      /* a value a call could have returned: spawn(f(x)) written for spawn(f, x) */
-      int ty = lua_type(L, 1);
-      if (ty != LUA_TLIGHTUSERDATA && (ty <= LUA_TSTRING || ty == LUA_TTABLE))
-        return luaL_argerror(L, 1, lua_pushfstring(L, "function expected, got %s; pass the function and its "
-                                                      "arguments: spawn(f, a), not spawn(f(a))", luaL_typename(L, 1)));
+      lr__function_expected(L, 1, "spawn");
       if (lr__totask(L, lr__runtime(L), 1))
         return luaL_argerror(L, 1, "function expected, got lessonrun.Task; a task starts when it is spawned: "
                                    "wait for it with t:wait()");

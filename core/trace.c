@@ -75,11 +75,6 @@ static void add_arg(luaL_Buffer *b, lua_State *L, int idx) {
   }
 }
 
-static int ours(const char *source) {
-  size_t n = strlen(source);
-  return (n >= 17 && strcmp(source + n - 17, "lessonrun/api.lua") == 0) ||
-         (n >= 22 && strcmp(source + n - 22, "lessonrun/timeline.lua") == 0);
-}
 
 /* A name for the timeline: `task("A", 1)` when the function is a local or
  * upvalue of the caller, else where it was defined ("async.lua:8"). */
@@ -89,7 +84,7 @@ static void push_spawn_name(lua_State *L, int first, int nargs) {
   int top = lua_gettop(L);
   /* the first caller that is the user's Lua code, not ours (gather, ...) */
   for (int level = 1; lua_getstack(L, level, &ar); level++) {
-    if (!lua_getinfo(L, "S", &ar) || ar.what[0] == 'C' || ours(ar.source)) continue;
+    if (!lua_getinfo(L, "S", &ar) || ar.what[0] == 'C' || lr__our_source(ar.source, strlen(ar.source))) continue;
     const char *n;
     for (int i = 1; !fname[0] && (n = lua_getlocal(L, &ar, i)); i++) {
       if (n[0] != '(' && lua_rawequal(L, -1, first)) snprintf(fname, sizeof fname, "%s", n);
