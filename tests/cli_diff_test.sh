@@ -119,8 +119,12 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
   asuser() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
   asuser "$LUA" secret.lua 2>lua.err1 >/dev/null
   asuser "$LR" secret.lua 2>lr.err1 >/dev/null
-  check "an unreadable script: Permission denied (as lua5.4 says it)" \
-    eval 'grep -q "^lessonrun: cannot open secret.lua: Permission denied$" lr.err1 && grep -q "lua5.4: cannot open secret.lua: Permission denied$" lua.err1'
+  if ! grep -q "lua5.4: cannot open secret.lua: Permission denied$" lua.err1; then
+    echo "note: an unreadable script not tried here (lua5.4 as nobody said: $(head -c 200 lua.err1))"
+  else
+    check "an unreadable script: Permission denied (as lua5.4 says it)" \
+      eval 'grep -q "^lessonrun: cannot open secret.lua: Permission denied$" lr.err1 || { cat lr.err1; false; }'
+  fi
 else
   chmod 000 args.lua 2>/dev/null
   if [ -r args.lua ]; then echo "skipped: permissions (root without setpriv)"; else

@@ -226,7 +226,7 @@ local docs = {
   { '"' .. string.rep("ab\\n", 3000) .. '"', text = true },
   { "[" .. table.concat((function() local t = {} for i = 1, 1000 do t[i] = i * 7 - 3000 end return t end)(), ",") .. "]", text = true },
 }
-local invalid = { "[1,]", '{"a"}', [["\x"]], "[", "{1:2}", [["\ud800"]], [["\ud800\u0041"]], "nan",
+local invalid = { "[1,]", '{"a"}', [["\x"]], "[", "{1:2}", [["\ud800"]], [["\ud800\u0041"]],
                   "[1] x", '{"a":1,}', "[1 2]", "tru", '"a\nb"' }
 
 local function have_jq()
@@ -274,6 +274,8 @@ h.test("differential with jq -c -S: " .. #docs .. " documents read and written a
 end, { timeout = 20 })
 
 h.test("differential with jq: " .. #invalid .. " invalid documents refused by both", function()
+  -- (not "nan": jq 1.6 takes it in some environments, through strtod)
+  h.raises("^json_decode: invalid JSON at byte %d+ of %d+ %(", json_decode, "nan")
   if not have_jq() then return end
   for _, text in ipairs(invalid) do
     h.eq(jq({ text }), nil, "jq refuses " .. text)
