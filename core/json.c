@@ -310,6 +310,12 @@ int lr__json_decode(lua_State *L, const char *s, size_t len) {
   hold *h = push_hold(L);
   json_error_t je;
   size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
+  /* a raw NUL byte is never JSON, but jansson takes one after the value as
+   * the end: read only the text before it, then blame it unless that text
+   * fails earlier */
+  size_t full = len;
+  const char *raw_nul = memchr(s, '\0', len);
+  if (raw_nul) len = (size_t)(raw_nul - s);
   const char *text = s, *nul = NULL;
   char stand_in[3];
   while (!(h->v = json_loadb(text, len, flags, &je))) {
@@ -328,7 +334,11 @@ int lr__json_decode(lua_State *L, const char *s, size_t len) {
   const char *what = NULL;
   size_t at = 0;
   if (!h->v) {
-    if (json_error_code(&je) == json_error_out_of_memory) return luaL_error(L, "not enough memory");
+    /* jansson leaves the text empty when an allocation fails while it builds
+     * the value (it writes "out of memory" only where its lexer fails) */
+    if (json_error_code(&je) == json_error_out_of_memory || je.text[0] == '\0' ||
+        strcmp(je.text, "out of memory") == 0)
+      return luaL_error(L, "not enough memory");
     if (json_error_code(&je) == json_error_stack_overflow) {
       what = "nested too deeply (more than 1000 levels)";
       at = too_deep_at(s, len) + 1;
@@ -340,12 +350,20 @@ int lr__json_decode(lua_State *L, const char *s, size_t len) {
     what = "nested too deeply (more than 1000 levels)";
     at = too_deep_at(s, len) + 1;
   }
+  /* the text before a NUL byte read well, or failed only for ending there */
+  if (raw_nul && (!what || at > len || strstr(what, "near end of file") || strstr(what, "premature end of input"))) {
+    what = "NUL byte";
+    at = len + 1;
+  }
   if (what) {
     release(h->v);  /* (the hold, popped, then frees nothing) */
     h->v = NULL;
     lua_settop(L, top);
     lua_pushnil(L);
-    lua_pushfstring(L, "invalid JSON at byte %I of %I (%s)", (lua_Integer)at, (lua_Integer)len, what);
+    if (at > full)  /* jansson counts the end of the text as a byte read */
+      lua_pushfstring(L, "invalid JSON at the end of %I bytes (%s)", (lua_Integer)full, what);
+    else
+      lua_pushfstring(L, "invalid JSON at byte %I of %I (%s)", (lua_Integer)at, (lua_Integer)full, what);
     return 0;
   }
   release(h->v);
