@@ -132,13 +132,13 @@ static int perrtext(lua_State *L) {
     lua_Hook hook = lua_gethook(L);
     int mask = lua_gethookmask(L), count = lua_gethookcount(L);
     if (rt) {
-      rt->driving++;
+      if (rt->driving++ == 0) lr__sigint_install(rt);  /* after the run too: Ctrl-C must reach the hook */
       sigint_seen = (int)lr__sigint_count;
-      if (!hook) lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1000);
+      lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1000);  /* (the old one is put back below) */
     }
     int st = lua_pcall(L, 1, 1, 0);
     if (rt) {
-      rt->driving--;
+      if (--rt->driving == 0) lr__sigint_restore(rt);
       lua_sethook(L, hook, mask, count);
     }
     if (st == LUA_OK && lua_type(L, -1) == LUA_TSTRING) return 1;

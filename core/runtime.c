@@ -80,6 +80,8 @@ static void sigint_async_cb(uv_async_t *h) {
     rt->interrupted = 1;
     rt->root->interrupted = 1;
     lr__cancel(rt, rt->root);
+  } else if (rt->shutting_down) {  /* cancelling what the script left: the exit status says so */
+    rt->interrupted = 1;
   }
 }
 

@@ -143,9 +143,14 @@ static int pexec(lua_State *L) {
     lua_pushinteger(L, LR_ERROR);
     return 2;
   }
-  if (t->state == LR_DONE) {
+  if (t->state == LR_DONE && !(saved == NULL && rt->interrupted)) {
     lua_pushinteger(L, LR_OK);
     return 1;
+  }
+  if (t->state == LR_DONE) {  /* Ctrl-C while the tasks left at exit were cancelled */
+    lua_pushliteral(L, "interrupted");
+    lua_pushinteger(L, LR_INTERRUPTED);
+    return 2;
   }
   lr__push_error(L, t);
   if (interrupted) {

@@ -269,6 +269,21 @@ normal_checks() {
   interrupt "a CPU loop" 'while true do end'
   interrupt "a CPU loop in a child task" 'spawn(function() while true do end end):wait()'
   interrupt "a gather of sleepers" 'gather(function() sleep(30) end, function() sleep(30) end) print("not reached")'
+  interrupt "the exit cleanup of a task that swallows its cancellation" \
+    'spawn(function() while true do pcall(sleep, 10) end end) sleep(0)'
+
+  # the script failed; Ctrl-C stops the __tostring that would word its error
+  printf '%s\n' 'error(setmetatable({}, {__tostring = function() while true do end end}))' >int.lua
+  env --default-signal=INT "$LR" int.lua >"$TMP/out" 2>"$TMP/err" &
+  pid=$!
+  sleep 0.3
+  kill -INT "$pid"
+  for _ in $(seq 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
+  kill -KILL "$pid" 2>/dev/null || true
+  set +e; wait "$pid" 2>/dev/null; rc=$?; set -e
+  err=$(cat "$TMP/err")
+  expect "Ctrl-C stops an error value's looping __tostring: exit 1, the error named" \
+    eval '[ "$rc" -eq 1 ] && has "$err" "lessonrun: (error object is a table value; its __tostring failed: interrupted)"'
 
   second "cancellation caught in sleep" \
     'local ok, e = pcall(sleep, 30) print("caught " .. tostring(iscancelled(e))) io.stdout:flush() while true do end'
