@@ -128,6 +128,7 @@ typedef struct {
   int ok;            /* the call returned: its values are in results */
   int error_value;   /* it raised a value that travels: in results */
   char *error;       /* else the message (a string error with the worker's traceback) */
+  size_t error_len;  /* its length: a message may hold NUL bytes */
   int bad_arg;       /* the argument that cannot travel, and why */
   const char *bad_why;
   uv_mutex_t mu;     /* guards L and stop between the worker and the main thread */
@@ -155,7 +156,11 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
  * is, to travel back by value. */
 static int traceback(lua_State *L) {
   if (lua_type(L, 1) != LUA_TSTRING) return 1;
-  luaL_traceback(L, L, lua_tostring(L, 1), 1);
+  /* luaL_traceback takes the message as a C string: joined here, whole */
+  lua_pushvalue(L, 1);
+  lua_pushliteral(L, "\n");
+  luaL_traceback(L, L, NULL, 1);
+  lua_concat(L, 3);
   /* its last frame is worker_main, lessonrun's C: the user's function is the bottom */
   size_t n, k = sizeof "\n\t[C]: in ?" - 1;
   const char *tb = lua_tolstring(L, -1, &n);
@@ -163,11 +168,30 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
-static void fail(job_t *j, const char *msg) {
+/* msg[0..len) as the job's error; a copy that fails is reported as out of memory. */
+static void fail_len(job_t *j, const char *msg, size_t len) {
   j->ok = 0;
   j->error_value = 0;
   free(j->error);
-  j->error = strdup(msg ? msg : "offload: unknown error");  /* NULL: reported as out of memory */
+  j->error = malloc(len + 1);
+  j->error_len = j->error ? len : 0;
+  if (j->error) {
+    memcpy(j->error, msg, len);
+    j->error[len] = '\0';
+  }
+}
+
+static void fail(job_t *j, const char *msg) {
+  if (!msg) msg = "offload: unknown error";
+  fail_len(j, msg, strlen(msg));
+}
+
+/* The string at the top of L's stack as the job's error, NUL bytes and all. */
+static void fail_top(job_t *j, lua_State *L) {
+  size_t len;
+  const char *msg = lua_tolstring(L, -1, &len);
+  if (msg) fail_len(j, msg, len);
+  else fail(j, NULL);
 }
 
 /* ---- in the worker thread ----------------------------------------------------- */
@@ -209,7 +233,7 @@ static void *worker_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 /* The error value at the top of the stack: a string as the message, any
  * other value by copy when it can travel. */
 static void keep_error(lua_State *L, job_t *j) {
-  if (lua_type(L, -1) == LUA_TSTRING) { fail(j, lua_tostring(L, -1)); return; }
+  if (lua_type(L, -1) == LUA_TSTRING) { fail_top(j, L); return; }
   j->results.len = 0;
   const char *e = put(L, &j->results, -1, 0);
   if (!e) {
@@ -268,7 +292,7 @@ static void work(uv_work_t *req) {
     lua_pushlightuserdata(L, j);
     int st = lua_pcall(L, 1, 0, 0);
     if (st == LUA_ERRMEM) fail(j, "offload: not enough memory in the worker thread");
-    else if (st != LUA_OK) fail(j, lua_tostring(L, -1));
+    else if (st != LUA_OK) fail_top(j, L);
     uv_mutex_lock(&j->mu);  /* never hooked once closed */
     j->L = NULL;
     uv_mutex_unlock(&j->mu);
@@ -316,7 +340,8 @@ void lr__offload_cleanup(lr_runtime *rt, lr_task *t) {
 static int push_outcome(lua_State *L) {
   job_t *j = lua_touserdata(L, 1);
   if (!j->ok && !j->error_value) {
-    lua_pushstring(L, j->error ? j->error : "offload: not enough memory");
+    if (j->error) lua_pushlstring(L, j->error, j->error_len);
+    else lua_pushliteral(L, "offload: not enough memory");
     return 1;
   }
   int n = j->ok ? j->nresults : 1;

@@ -363,4 +363,16 @@ print(offload(function() return "last" end))
   ok(seen["not enough memory in the worker thread"], "some limit failed the worker's allocations")
 end, { timeout = 60 })
 
+test("a worker's error message keeps what follows a NUL byte", function()
+  -- the message was copied as a C string: "a\0b" came back as "a" and the traceback
+  local _, err = pcall(offload, function() error("a\0b", 0) end)
+  eq(err:sub(1, 4), "a\0b\n", "the whole message, then the traceback")
+  h.match(err, "stack traceback:", "a traceback")
+  local _, err2 = pcall(offload, function() error("x\0" .. string.rep("y", 1000) .. "\0", 0) end)
+  eq(err2:sub(1, 1004), "x\0" .. string.rep("y", 1000) .. "\0\n")
+  -- an error that is a string raised by the worker's own Lua (the runtime)
+  local _, err3 = pcall(offload, function() local t = nil; return t["k\0ey"] end)
+  h.match(err3, "stack traceback:", "a runtime error too")
+end)
+
 h.done()
