@@ -55,10 +55,17 @@ void lr__block_end(lua_State *L, lr_runtime *rt, int what, uint64_t began, size_
 }
 
 /* blocking_warnings([on]) -> whether they were on; turns them on or off */
+/* the switch's argument: a boolean (nil reads as false, as lauxlib's optional
+ * arguments do); 0, "no" or a table are mistakes, not "on" */
+static int on_off(lua_State *L) {
+  if (!lua_isnil(L, 1)) luaL_checktype(L, 1, LUA_TBOOLEAN);
+  return lua_toboolean(L, 1);
+}
+
 static int l_blocking_warnings(lua_State *L) {
   lr_runtime *rt = lr__runtime(L);
   lua_pushboolean(L, rt->warn_blocking);
-  if (!lua_isnone(L, 1)) rt->warn_blocking = lua_toboolean(L, 1);
+  if (!lua_isnone(L, 1)) rt->warn_blocking = on_off(L);
   return 1;
 }
 
@@ -67,7 +74,7 @@ static int l_blocking_warnings(lua_State *L) {
 static int l_pending_warnings(lua_State *L) {
   lr_runtime *rt = lr__runtime(L);
   lua_pushboolean(L, rt->warn_pending);
-  if (!lua_isnone(L, 1)) rt->warn_pending = lua_toboolean(L, 1);
+  if (!lua_isnone(L, 1)) rt->warn_pending = on_off(L);
   return 1;
 }
 

@@ -94,6 +94,19 @@ test("gather(current()) is an error that leaves the caller alive", function()
   ok(okp, "the caller was cancelled by its own misuse of gather: " .. tostring(err))
 end)
 
+test("the warning switches take a boolean (0, a string or a table is a mistake)", function()
+  for _, name in ipairs({"blocking_warnings", "pending_warnings"}) do
+    local f = _G[name]
+    bad(name, "boolean expected, got number", function() f(0) end)
+    bad(name, "boolean expected, got string", function() f("no") end)
+    bad(name, "boolean expected, got table", function() f({}) end)
+    local was = f(false)
+    eq(f(), false, name .. "() reads the setting")
+    eq(f(nil), false)
+    eq(f(was), false)
+  end
+end)
+
 test("misuse errors are ordinary errors, not cancellations", function()
   local err = raises(nil, function() sleep(-1) end)
   eq(iscancelled(err), false)
