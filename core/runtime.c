@@ -248,7 +248,7 @@ int lr__run_until(lr_runtime *rt, lr_task *t) {
  * code that is not lessonrun's own ("x.lua:7"), looking a few frames down. */
 static void where_waiting(lr_task *t, char *buf, size_t n) {
   lua_Debug ar;
-  snprintf(buf, n, "%s", t->state == LR_PENDING ? "not started" : "?");
+  snprintf(buf, n, "%s", t->state == LR_PENDING ? "not started" : "in C code");
   if (!t->co || t->state == LR_PENDING) return;
   for (int level = 0; level < 16 && lua_getstack(t->co, level, &ar); level++) {
     if (lua_getinfo(t->co, "Sl", &ar) && ar.currentline > 0 &&
@@ -277,8 +277,11 @@ static void warn_pending(lr_runtime *rt) {
     char where[LUA_IDSIZE + 32];
     where_waiting(t, where, sizeof where);
     lr__push_name(L, rt, t, 0);
+    size_t len;
+    const char *name = lua_tolstring(L, -1, &len);
+    lr__push_redacted(L, name, len);  /* a name the script gave may hold a URL */
     fprintf(stderr, "  %s, %s\n", lua_tostring(L, -1), where);
-    lua_pop(L, 1);
+    lua_pop(L, 2);
     shown++;
   }
   if (n > shown) fprintf(stderr, "  and %zu more\n", n - shown);

@@ -186,6 +186,13 @@ test("one task left: 'cancelling it', 'not started' when it never ran", function
   ok(has(r.err, "(wait for it, or call pending_warnings(false) if leaving it is intended)"), r.all)
 end, { timeout = 30 })
 
+test("the warning redacts a password in a name the script gave; a task in C code says so", function()
+  local r = run("local t = spawn(sleep, 10) t:name('get http://u:s3cret@h/') sleep(0)\n")
+  eq(r.code, 0, r.all)
+  ok(has(r.err, "  get http://u:***@h/, in C code\n"), r.all)
+  ok(not has(r.err, "s3cret"), r.all)
+end, { timeout = 30 })
+
 test("pending_warnings(false) silences the warning; it returns the setting it replaced", function()
   local r = run("assert(pending_warnings(false) == true) assert(pending_warnings() == false)\n"
     .. "for i = 1, 3 do spawn(function() sleep(10) end) end sleep(0)\n")
