@@ -8,6 +8,7 @@
  * "connection" or "other".  Misuse (bad option, header injection, a header
  * that frames the request) raises an ordinary argument error.  Every URL in
  * a message or an error value has its password hidden (lr__push_redacted). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -91,6 +92,37 @@ static const char *url_authority(const char *url, size_t *len) {
   return a;
 }
 
+/* a[0..n) as host and port (port 0 when it has none, or an empty one); 0
+ * when the port is not a number up to 65535 */
+static int split_authority(const char *a, size_t n, size_t *hl, long *port) {
+  size_t c = n;
+  while (c > 0 && a[c - 1] >= '0' && a[c - 1] <= '9') c--;
+  *port = 0;
+  *hl = n;
+  if (c == 0 || a[c - 1] != ':' || (a[0] == '[' && memchr(a + c, ']', n - c))) return 1;
+  if (a[0] != '[' && memchr(a, ':', c - 1)) return 1;  /* a bare IPv6 address: no port */
+  *hl = c - 1;
+  for (size_t i = c; i < n; i++)
+    if ((*port = *port * 10 + (a[i] - '0')) > 65535) return 0;
+  return 1;
+}
+
+/* The Host value v[0..vl) names the URL's authority: the same host, ignoring
+ * case, and the same port, the scheme's default (80, 443) being the same as
+ * none, as curl itself leaves it out. */
+static int same_authority(const char *url, const char *v, size_t vl) {
+  size_t al, hl, vhl;
+  long port, vport;
+  const char *a = url_authority(url, &al);
+  long dflt = strncasecmp(url, "https://", 8) == 0 ? 443 : 80;
+  while (vl > 0 && (*v == ' ' || *v == '\t')) v++, vl--;
+  while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+  if (!split_authority(a, al, &hl, &port) || !split_authority(v, vl, &vhl, &vport)) return 0;
+  if (port == 0) port = dflt;
+  if (vport == 0) vport = dflt;
+  return hl > 0 && hl == vhl && strncasecmp(a, v, hl) == 0 && port == vport;
+}
+
 /* v[0..vl) without the spaces around it equals want, ignoring case */
 static int value_is(const char *v, size_t vl, const char *want) {
   while (vl > 0 && (*v == ' ' || *v == '\t')) v++, vl--;
@@ -112,10 +144,8 @@ static int check_framing(lua_State *L, req_t *r, const char *n, const char *v, s
     opterror(L, r, "header '%s' is not yours to set: fetch frames the body itself (a wrong one would "
              "smuggle a second request onto a kept-alive connection)", n);
   if (strcasecmp(n, "host") == 0) {
-    size_t al;
-    const char *a = url_authority(r->url, &al);
     if (r->check_only) return 0;  /* checked with each URL, by fetch */
-    if (vl != al || strncasecmp(v, a, al) != 0)
+    if (!same_authority(r->url, v, vl))
       opterror(L, r, "header '%s' must be the URL's host[:port] (put the host you mean in the URL)", n);
     return 1;
   }
@@ -128,9 +158,13 @@ static int check_framing(lua_State *L, req_t *r, const char *n, const char *v, s
   return 0;
 }
 
+#define MAX_HEADER_LINE (64 * 1024)  /* "Name: value" */
+#define MAX_HEADERS (512 * 1024)     /* all of them, with their CRLFs */
+
 /* Checks the names and values (never quoting a value: it may be a secret,
  * an Authorization). */
 static void check_headers(lua_State *L, req_t *r, int idx) {
+  size_t total = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
@@ -145,10 +179,29 @@ static void check_headers(lua_State *L, req_t *r, int idx) {
     for (size_t i = 0; i < vl; i++)
       if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
         opterror(L, r, "header '%s' contains CR, LF or NUL (header injection refused)", n);
+    /* RFC 9110 5.5: no control characters in a field value but HTAB */
+    for (size_t i = 0; i < vl; i++)
+      if (((unsigned char)v[i] < 32 && v[i] != '\t') || v[i] == 127) {
+        char hex[8];  /* lua_pushfstring has no %X */
+        snprintf(hex, sizeof hex, "0x%02X", (unsigned)(unsigned char)v[i]);
+        luaL_error(L, "bad argument #2 to '%s' (header '%s' contains control character %s at byte %I of its value)",
+                   r->fname, n, hex, (lua_Integer)i + 1);
+      }
+    /* curl builds the whole request head in a buffer of at most 1 MiB
+     * (DYN_HTTP_REQUEST) and fails with "Out of memory" past it; servers
+     * refuse much less (nginx: 8 KiB a line) */
+    size_t line = nl + 2 + vl;
+    if (line > MAX_HEADER_LINE)
+      luaL_error(L, "bad argument #2 to '%s' (header '%s' too long: %I bytes, at most %I)", r->fname, n,
+                 (lua_Integer)line, (lua_Integer)MAX_HEADER_LINE);
+    total += line + 2;
     if (strcasecmp(n, "content-type") == 0) r->has_ctype = 1;
     check_framing(L, r, n, v, vl);
     lua_pop(L, 1);
   }
+  if (total > MAX_HEADERS)
+    luaL_error(L, "bad argument #2 to '%s' (request headers too long: %I bytes in all, at most %I)", r->fname,
+               (lua_Integer)total, (lua_Integer)MAX_HEADERS);
 }
 
 /* Raises "bad argument #1 to 'fetch' (what)", or "(item N: what)" for
@@ -553,8 +606,9 @@ static const char *setup(lua_State *L, fetch_t *f, req_t *r) {
         continue;
       }
       /* "Name;" is curl's way to send a header with an empty value
-       * ("Name:" alone would remove it) */
-      const char *h = vl ? lua_pushfstring(L, "%s: %s", name, v) : lua_pushfstring(L, "%s;", name);
+       * ("Name:" alone, or with only blanks after it, would remove it) */
+      size_t blank = strspn(v, " \t");
+      const char *h = blank < vl ? lua_pushfstring(L, "%s: %s", name, v) : lua_pushfstring(L, "%s;", name);
       struct curl_slist *n = curl_slist_append(f->headers, h);
       lua_pop(L, 2);
       if (!n) { lua_pop(L, 1); return "out of memory"; }

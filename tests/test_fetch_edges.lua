@@ -414,5 +414,77 @@ os.exit(n == 300 and 0 or 1)
   h.ok(ok, "the child exited 0: " .. out)
 end, { timeout = 60 })
 
+-- ---- header values: blanks, control characters, length (issue #10) ----------------------
+
+-- curl takes "X-A:" followed by blanks as "remove X-A": "   " and "\t" were
+-- silently not sent, though an empty value is sent empty.
+both("a value of only blanks is sent as an empty header", function(get)
+  local P = peer()
+  local r = get(P .. "/echo", { headers = { ["X-A"] = "   ", ["X-B"] = "\t", ["X-C"] = " \t ", ["X-D"] = " x " } })
+  h.match(r.body, "\r\nX%-A:\r\n", "X-A, empty")
+  h.match(r.body, "\r\nX%-B:\r\n", "X-B, empty")
+  h.match(r.body, "\r\nX%-C:\r\n", "X-C, empty")
+  h.match(r.body, "\r\nX%-D: +x +\r\n", "X-D with its value")
+end)
+
+-- RFC 9110 5.5: a field value holds no control character but HTAB.
+both("a control character other than tab in a header value is refused", function(get, name)
+  for _, c in ipairs({ { "\1", "0x01", 1 }, { "a\127", "0x7F", 2 }, { "ok\27[31m", "0x1B", 3 }, { "\31", "0x1F", 1 } }) do
+    local ok, err = pcall(get, base .. "/get", { headers = { ["X-A"] = c[1] } })
+    h.ok(not ok, h.show(c[1]))
+    h.eq(type(err), "string", "an argument error")
+    h.match(err, "^bad argument #2 to '" .. name .. "' %(header 'X%-A' contains control character " .. c[2]
+      .. " at byte " .. c[3] .. " of its value%)", h.show(c[1]))
+  end
+  h.eq(get(base .. "/get", { headers = { ["X-A"] = "a\tb" } }).status, 200, "a tab is fine")
+end)
+
+-- curl builds the request head in a 1 MiB buffer: past it the fetch failed
+-- as kind "other", "Out of memory".
+both("a header line over 64 KiB, or headers over 512 KiB in all, are refused up front", function(get, name)
+  local pre = "^bad argument #2 to '" .. name .. "' %("
+  local ok, err = pcall(get, base .. "/get", { headers = { ["X-Big"] = string.rep("x", 1 << 20) } })
+  h.ok(not ok)
+  h.eq(type(err), "string", "an argument error, not kind 'other'")
+  h.match(err, pre .. "header 'X%-Big' too long: 1048583 bytes, at most 65536%)")
+  ok, err = pcall(get, base .. "/get", { headers = { ["X-Big"] = string.rep("x", 65536 - 6) } })
+  h.match(err, pre .. "header 'X%-Big' too long: 65537 bytes, at most 65536%)", "one byte over")
+  local many = {}
+  for i = 1, 9 do many["X-" .. i] = string.rep("x", 60000) end
+  ok, err = pcall(get, base .. "/get", { headers = many })
+  h.match(err, pre .. "request headers too long: 540063 bytes in all, at most 524288%)")
+  -- at the limits curl sends it all: badpeer, which holds 16 KiB, cuts it off
+  local P = peer()
+  local most = { Y = string.rep("y", 524288 - 7 * 65538 - 5) }
+  for i = 1, 7 do most["X-" .. i] = string.rep("x", 65536 - 5) end
+  for _, hd in ipairs({ { X = string.rep("x", 65536 - 3) }, most }) do
+    ok, err = pcall(get, P .. "/echo", { headers = hd, timeout = 10 })
+    h.ok(not ok and type(err) == "table", "a transfer's failure")
+    h.ok(lr.errorkind(err) ~= "other", "not curl's Out of memory: " .. h.show(err))
+  end
+end)
+
+-- curl itself writes Host without the scheme's default port.
+both("Host may name the URL's default port, or leave it out, in either case of host", function(get, name)
+  local P = peer()
+  local port = P:match(":(%d+)$")
+  h.eq(get("http://LocalHost:" .. port .. "/echo", { headers = { Host = "localHOST:" .. port } }).status, 200,
+       "a host in another case")
+  for _, c in ipairs({ { "http://127.0.0.1:80/", "127.0.0.1" }, { "http://127.0.0.1/", "127.0.0.1:80" },
+                       { "https://127.0.0.1:443/", "127.0.0.1" }, { "https://127.0.0.1/", "127.0.0.1:443" },
+                       { "http://[::1]:80/", "[::1]" }, { "http://127.0.0.1:80/", "127.0.0.1:" },
+                       { "HTTP://127.0.0.1:80/", " 127.0.0.1 " } }) do
+    local ok, err = pcall(get, c[1], { headers = { Host = c[2] }, timeout = 2, connect_timeout = 2 })
+    h.ok(ok or type(err) == "table", c[1] .. " with Host " .. c[2] .. ": " .. h.show(err))
+  end
+  for _, c in ipairs({ { "http://127.0.0.1:443/", "127.0.0.1" }, { "https://127.0.0.1/", "127.0.0.1:80" },
+                       { "http://127.0.0.1/", "127.0.0.1:8" }, { "http://127.0.0.1:80/", "127.0.0.2" },
+                       { "http://[::1]/", "::1" }, { "http://127.0.0.1/", "127.0.0.1:99999" } }) do
+    local ok, err = pcall(get, c[1], { headers = { Host = c[2] } })
+    h.ok(not ok, c[1] .. " with Host " .. c[2])
+    h.match(err, "^bad argument #2 to '" .. name .. "' %(header 'Host' must be the URL's host", c[2])
+  end
+end)
+
 srv:stop()
 h.done()
