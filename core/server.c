@@ -80,6 +80,7 @@ struct lr_delay {
 /* One HTTP request, as MHD hands it to us over several calls. */
 typedef struct {
   char *uri;                /* raw request target, with the query string */
+  const char *uri_end;      /* where MHD's copy of it ends in its read buffer */
   char *body;
   size_t len, cap;
   unsigned seen : 1;        /* the headers-only first call is done */
@@ -773,13 +774,50 @@ typedef struct {
   const char *cl;           /* the first Content-Length value */
   size_t cl_len;
   int cl_conflict, te;
+  const char *te_value;     /* the first Transfer-Encoding value */
+  const char *bad;          /* why a header line is malformed, or NULL */
+  const char *prev_end;     /* end of the last line seen, in MHD's read buffer */
 } framing;
+
+/* RFC 9110 5.6.2: the characters of a token, which a field name must be. */
+static int is_tchar(unsigned char ch) {
+  return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+         (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* Bytes MHD leaves between two parts of one request it parsed in place:
+ * the NULs it wrote over separators and line ends, and whitespace.  Any
+ * other byte there was cut off by a NUL byte the client sent. */
+static int only_separators(const char *p, const char *end) {
+  for (; p < end; p++)
+    if (*p != '\0' && *p != ' ' && *p != '\t') return 0;
+  return 1;
+}
 
 static enum MHD_Result see_framing(void *cls, enum MHD_ValueKind kind, const char *key,
                                    size_t klen, const char *value, size_t vlen) {
   (void)kind;
   framing *f = cls;
   if (!value) value = "";
+  if (f->bad) return MHD_NO;
+  for (size_t i = 0; i < klen; i++)
+    if (!is_tchar((unsigned char)key[i])) {
+      f->bad = "a header name that is not a token (whitespace before the colon?)";
+      return MHD_NO;
+    }
+  /* libmicrohttpd 0.9.75 parses each line in place (name, NUL over the
+   * colon, whitespace, value) but appends an obs-fold continuation to the
+   * name in a copy elsewhere: a name apart from its value was folded. */
+  if (klen == 0 || value <= key + klen || key[klen] != '\0' ||
+      !only_separators(key + klen + 1, value)) {
+    f->bad = "a header folded over lines (obs-fold) or cut by a NUL byte";
+    return MHD_NO;
+  }
+  if (f->prev_end && f->prev_end <= key && !only_separators(f->prev_end, key)) {
+    f->bad = "a NUL byte in a header";
+    return MHD_NO;
+  }
+  f->prev_end = value + vlen;
   if (klen == 14 && strncasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH, 14) == 0) {
     if (!f->cl) {
       f->cl = value;
@@ -788,21 +826,40 @@ static enum MHD_Result see_framing(void *cls, enum MHD_ValueKind kind, const cha
       f->cl_conflict = 1;
     }
   } else if (klen == 17 && strncasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING, 17) == 0) {
-    f->te++;
+    if (!f->te++) f->te_value = value;
   }
   return MHD_YES;
 }
 
-/* Why a request cannot be taken as it came, or NULL.  Where its body ends
- * must be certain (RFC 9112 6.3): libmicrohttpd takes the first of two
- * Content-Length headers, and Transfer-Encoding over Content-Length, and
- * the rest of a body read by the other rule would become the next request.
- * A NUL byte (%00) in the path would cut it short for the routing. */
-static const char *refused(struct MHD_Connection *c, const lr_req *r) {
+/* Why a request cannot be taken as it came, or NULL, with the status to
+ * answer in *code.  Where its body ends must be certain (RFC 9112 6.3):
+ * libmicrohttpd takes the first of two Content-Length headers, Transfer-
+ * Encoding over Content-Length, "Content-Length :" as some other header,
+ * and an unknown transfer coding as "read until close", and the rest of a
+ * body read by the other rule would become the next request (or hang).
+ * A NUL byte (%00) in the path would cut it short for the routing, and a
+ * raw NUL byte anywhere in the head cuts what libmicrohttpd hands us. */
+static const char *refused(struct MHD_Connection *c, const lr_req *r, const char *method,
+                           const char *version, unsigned *code) {
   framing f = {0};
+  *code = MHD_HTTP_BAD_REQUEST;
+  if (r->uri_end && version > r->uri_end && !only_separators(r->uri_end, version))
+    return "a NUL byte in the request line";
+  f.prev_end = version + strlen(version);
   MHD_get_connection_values_n(c, MHD_HEADER_KIND, see_framing, &f);
+  if (f.bad) return f.bad;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+  if (ci && method + ci->header_size >= f.prev_end &&  /* after the last header line */
+      !only_separators(f.prev_end, method + ci->header_size))
+    return "a NUL byte in a header";
   if (f.cl_conflict) return "conflicting Content-Length headers";
   if (f.te && f.cl) return "Transfer-Encoding and Content-Length together";
+  if (f.te > 1) return "more than one Transfer-Encoding header";
+  if (f.te && strcasecmp(f.te_value, "chunked") != 0) {
+    *code = MHD_HTTP_NOT_IMPLEMENTED;
+    return "Transfer-Encoding other than chunked";
+  }
   for (const char *p = r->uri; *p && *p != '?'; p++)
     if (p[0] == '%' && p[1] == '0' && p[2] == '0') return "a NUL byte (%00) in the path";
   return NULL;
@@ -811,16 +868,16 @@ static const char *refused(struct MHD_Connection *c, const lr_req *r) {
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **req_cls) {
-  (void)version;
   lr_server *s = cls;
   lr_req *r = *req_cls;
   if (!r) return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
   if (!r->seen) {  /* headers only; the body (if any) comes next */
     r->seen = 1;
-    const char *why = refused(c, r);
+    unsigned code;
+    const char *why = refused(c, r, method, version, &code);
     if (why) {  /* the body is left unread: the connection must close */
       jw w = error_json(why);
-      return send_json_h(c, MHD_HTTP_BAD_REQUEST, &w, MHD_HTTP_HEADER_CONNECTION, "close");
+      return send_json_h(c, code, &w, MHD_HTTP_HEADER_CONNECTION, "close");
     }
     return MHD_YES;
   }
@@ -843,6 +900,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
     free(r);
     return NULL;
   }
+  r->uri_end = uri + strlen(uri);
   return r;
 }
 
@@ -1047,7 +1105,9 @@ static int srv_stop(lua_State *L) {
 
 static int srv_index(lua_State *L) {
   server_ud *u = check_server(L);
-  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
+  size_t klen = 0;
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : "";
+  if (strlen(k) != klen) k = "";  /* "url\0x" is no field */
   if (strcmp(k, "url") == 0) lua_pushstring(L, u->url);
   else if (strcmp(k, "host") == 0) lua_pushstring(L, u->host);
   else if (strcmp(k, "port") == 0) lua_pushinteger(L, u->port);
@@ -1075,10 +1135,13 @@ static int l_serve(lua_State *L) {
     while (lua_next(L, 1)) {
       if (lua_type(L, -2) != LUA_TSTRING)
         return luaL_argerror(L, 1, "option names must be strings (host, port)");
-      const char *k = lua_tostring(L, -2);
+      size_t klen;
+      const char *k = lua_tolstring(L, -2, &klen);
       int which = -1;
-      for (int i = 0; option_names[i]; i++)
-        if (strcmp(k, option_names[i]) == 0) which = i;
+      for (int i = 0; option_names[i]; i++)  /* the length too: "host\0x" is no option */
+        if (klen == strlen(option_names[i]) && strcmp(k, option_names[i]) == 0) which = i;
+      if (which < 0 && strlen(k) != klen)
+        return luaL_argerror(L, 1, "option names must not contain a NUL byte");
       if (which < 0)
         return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s' (the options are host "
                                                       "and port)", k));
@@ -1086,7 +1149,10 @@ static int l_serve(lua_State *L) {
         if (lua_type(L, -1) != LUA_TSTRING)
           return luaL_argerror(L, 1, lua_pushfstring(L, "option 'host' must be a string, got %s",
                                                      luaL_typename(L, -1)));
-        host = lua_tostring(L, -1);  /* anchored by the options table */
+        size_t hlen;
+        host = lua_tolstring(L, -1, &hlen);  /* anchored by the options table */
+        if (strlen(host) != hlen)  /* "0.0.0.0\0x" would listen everywhere */
+          return luaL_argerror(L, 1, "option 'host' must not contain a NUL byte");
       } else {
         int isint = 0;
         if (lua_type(L, -1) == LUA_TNUMBER) port = lua_tointegerx(L, -1, &isint);

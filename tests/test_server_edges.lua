@@ -100,4 +100,92 @@ h.test("a delay that is due is still answered", function()
   h.ok(lr.now() - t0 >= 0.2, "not early")
 end)
 
+-- Raw requests, as no client library would send them: the bytes go to the
+-- server through bash's /dev/tcp (the server answers from its own thread),
+-- and everything it sends back until it closes, or 5 s pass, is returned.
+local function raw(s, req)
+  local port = s.url:match(":(%d+)$")
+  local file = os.tmpname()
+  local fh = assert(io.open(file, "wb"))
+  fh:write(req)
+  fh:close()
+  local p = assert(io.popen(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%s && cat %s >&3 && timeout 5 cat <&3'")
+    :format(port, file)))
+  local out = p:read("a")
+  p:close()
+  os.remove(file)
+  local codes = {}
+  for c in out:gmatch("HTTP/1%.1 (%d%d%d)") do codes[#codes + 1] = tonumber(c) end
+  return codes, out
+end
+
+-- each is refused alone, and the connection closed at once: what follows
+-- it (the smuggled request here) is never read as a request
+local function refused_raw(s, req, code, pattern, what)
+  local t0 = lr.now()
+  local codes, out = raw(s, req .. "GET /status/418 HTTP/1.1\r\nHost: x\r\n\r\n")
+  h.eq(codes, { code }, what)
+  h.match(out, pattern, what)
+  h.match(out:lower(), "connection: close", what)
+  h.ok(lr.now() - t0 < 4, what .. ": closed at once, not after the client gave up")
+end
+
+h.test("whitespace before the colon and obs-fold are refused, never smuggled (RFC 9112 5.1, 5.2)", function()
+  local s <close> = serve()
+  local head = "POST /anything HTTP/1.1\r\nHost: x\r\n"
+  refused_raw(s, head .. "Content-Length : 39\r\n\r\n", 400, "not a token", "space before the colon")
+  refused_raw(s, head .. "Content-Length\t: 39\r\n\r\n", 400, "not a token", "tab before the colon")
+  refused_raw(s, head .. "Transfer-Encoding : chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400, "not a token",
+              "Transfer-Encoding with a space")
+  refused_raw(s, head .. "X(A): 1\r\nContent-Length: 0\r\n\r\n", 400, "not a token", "a name with ( )")
+  refused_raw(s, head .. "Content-Length:\r\n 39\r\n\r\n", 400, "obs%-fold", "a folded Content-Length")
+  refused_raw(s, "GET /anything HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400, "obs%-fold",
+              "a folded value")
+  refused_raw(s, "GET /anything HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n", 400, "obs%-fold",
+              "folded with a tab")
+  local codes, out = raw(s, "GET /anything HTTP/1.1\r\nHost: x\r\nX-A:  a b \r\nConnection: close\r\n\r\n")
+  h.eq(codes, { 200 }, "a well-formed head is still taken")
+  h.match(out, '"X%-A": "a b', "its value")
+end)
+
+h.test("a NUL byte anywhere in the head is refused, not cut short (RFC 9110 5.5)", function()
+  local s <close> = serve()
+  refused_raw(s, "GET /anything HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\nX-B: 1\r\n\r\n", 400, "NUL byte",
+              "in a value")
+  refused_raw(s, "GET /anything HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 400, "NUL byte", "in the last value")
+  -- libmicrohttpd refuses this one itself (it finds no colon), in HTML
+  refused_raw(s, "GET /anything HTTP/1.1\r\nHost: x\r\nX-\0A: b\r\n\r\n", 400, "", "in a name")
+  refused_raw(s, "GET /anything HTTP/1.1\nHost: x\nX-A: a\0b\n\n", 400, "NUL byte", "with bare LF line ends")
+  refused_raw(s, "GET /anything\0/x HTTP/1.1\r\nHost: x\r\n\r\n", 400, "NUL byte in the request line",
+              "in the path")
+  refused_raw(s, "GET /anything?a=1\0b HTTP/1.1\r\nHost: x\r\n\r\n", 400, "NUL byte in the request line",
+              "in the query")
+  local codes = raw(s, "POST /anything HTTP/1.1\nHost: x\nContent-Length: 3\nConnection: close\n\nabc")
+  h.eq(codes, { 200 }, "bare LF line ends and a body are still taken")
+end)
+
+h.test("a transfer coding other than chunked is answered 501 at once, never left hanging", function()
+  local s <close> = serve()
+  local head = "POST /anything HTTP/1.1\r\nHost: x\r\n"
+  for _, te in ipairs({ "gzip, chunked", "chunked, gzip", "xchunked", "gzip", "identity" }) do
+    refused_raw(s, head .. "Transfer-Encoding: " .. te .. "\r\n\r\n0\r\n\r\n", 501, "other than chunked", te)
+  end
+  refused_raw(s, head .. "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
+              "more than one Transfer%-Encoding", "twice")
+  local codes, out = raw(s, head .. "Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+  h.eq(codes, { 200 }, "chunked is still taken")
+  h.match(out, '"data": "abc"', "its body")
+end)
+
+h.test("serve refuses a NUL byte in host and in option names", function()
+  local ok, err = pcall(serve, { host = "0.0.0.0\0x" })
+  h.eq(ok, false, "host")
+  h.match(err, "bad argument #1 to '[%w.]*serve' %(option 'host' must not contain a NUL byte%)")
+  ok, err = pcall(serve, { ["host\0x"] = "0.0.0.0" })
+  h.eq(ok, false, "an option name")
+  h.match(err, "bad argument #1 to '[%w.]*serve' %(option names must not contain a NUL byte%)")
+  local s <close> = serve()
+  h.eq(s["url\0x"], nil, "a field name with a NUL is no field")
+end)
+
 h.done()
