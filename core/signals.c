@@ -15,8 +15,10 @@ static int installed = 0;
 
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  lua_sethook(L, NULL, 0, 0);
   lr_runtime *rt = sig_rt;
+  /* while the tasks left at exit are cancelled, Ctrl-C means "stop now": the
+   * hook stays, so a task that catches it (pcall in a loop) is stopped too */
+  if (!rt || !rt->shutting_down) lua_sethook(L, NULL, 0, 0);
   lr_task *t = lr__current(L);
   if (!rt || !t) return;
   t->interrupted = 1;

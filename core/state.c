@@ -156,10 +156,16 @@ static int pexec(lua_State *L) {
   if (interrupted) {
     lua_pushliteral(L, "interrupted");
   } else {
-    lr__errtext(L, -1);
-    lua_pushliteral(L, "\n");
+    const char *msg = lr__errtext(L, -1);
     lr__push_traceback(L, t);
-    lua_concat(L, 3);
+    const char *tb = lua_tostring(L, -1);
+    if (!tb || !tb[0] || strcmp(tb, msg) == 0) {
+      lua_pop(L, 1);  /* no traceback (out of memory gives its message again) */
+    } else {
+      lua_pushliteral(L, "\n");
+      lua_insert(L, -2);
+      lua_concat(L, 3);
+    }
   }
   lua_pushinteger(L, interrupted ? LR_INTERRUPTED : LR_ERROR);
   return 2;

@@ -147,6 +147,15 @@ normal_checks() {
   err=$(cat "$TMP/err")
   expect "too few descriptors: a clear error, exit 1, no abort" \
     eval '[ "$rc" -eq 1 ] && has "$err" "lessonrun: cannot start: cannot create the event loop: " && has "$err" "open files"'
+  if ! ldd "$LR" 2>/dev/null | grep -q libasan; then  # (ASan cannot run under ulimit -v)
+    set +e
+    bash -c 'ulimit -v 400000; exec "$0" -e "local t = {} for i = 1, 1e7 do t[i] = i .. \"x\" end"' "$LR" \
+      >"$TMP/out" 2>"$TMP/err" </dev/null
+    rc=$?
+    set -e
+    expect "out of memory in the script: exit 1, 'not enough memory' said once" \
+      eval '[ "$rc" -eq 1 ] && [ "$(cat "$TMP/err")" = "lessonrun: not enough memory" ]'
+  fi
 
   run -e 'os.exit(3)'
   expect "os.exit(3) exits 3" [ "$rc" -eq 3 ]
