@@ -96,16 +96,20 @@ test("now() is monotonic with sub-millisecond resolution", function()
 end)
 
 test("now() counts seconds (it agrees with os.time over 1 s)", function()
-  -- Each change of os.time() is seen between two polls, so it lies between
-  -- their now() readings; two changes one second apart bracket 1 s however
-  -- late a busy machine runs the polls.
+  -- A change of os.time() happens after the last check that still saw the
+  -- old second and before the check that sees the new one: a now() read
+  -- before the first and one read after the second bracket it.  Two changes
+  -- one second apart then bracket 1 s however late a busy machine polls.
   local function next_change()
-    local s0, before = os.time(), now()
+    local lo = now()
+    local s0 = os.time()
     while true do
-      local t = now()
-      if os.time() ~= s0 then return before, t end
-      before = t
       sleep(0.01)
+      local r = now()
+      local changed = os.time() ~= s0
+      local hi = now()
+      if changed then return lo, hi end
+      lo = r
     end
   end
   next_change()  -- start on a fresh second
