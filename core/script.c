@@ -140,7 +140,7 @@ static int scan(lua_State *L, const void *p, size_t sz, void *ud) {
 int lr__function_mentions(lua_State *L, int idx, const char *word) {
   scan_t s = {word, strlen(word), 0};
   lua_pushvalue(L, idx);
-  lua_dump(L, scan, &s, 0);
+  lua_dump(L, scan, &s, 1);  /* stripped: constants only, not a path or a local named fetch */
   lua_pop(L, 1);
   return s.found;
 }

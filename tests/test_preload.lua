@@ -67,6 +67,7 @@ end)
 
 h.test("fetch in a comment is not the code naming it; a field named fetch is", function()
   h.eq(run("-- " .. F .. " later\nsleep(0.3)\n" .. probe), "not loaded\n")
+  h.eq(run("local " .. F .. "_count = 1\nsleep(0.3)\n" .. probe), "not loaded\n")  -- a local's name is debug info
   h.eq(run("local t = {}\nt." .. F .. " = 1\nsleep(0.3)\n" .. probe), "loaded\n")
 end)
 
