@@ -198,6 +198,8 @@ local rows = {
   { "offload", "function argument", [[offload(function(f) end, print)]], "bad argument #2 to '" .. F .. "offload' %(a function cannot be sent to a worker thread%)" },
   { "offload", "userdata argument", [[offload(function(f) end, io.stdout)]], "a userdata cannot be sent to a worker thread" },
   { "isatty", "wrong type", [[isatty("x")]], "file or file descriptor expected" },
+  { "blocking_warnings", "a number for a boolean", [[blocking_warnings(0)]], "bad argument #1 to '" .. F .. "blocking_warnings' %(boolean expected, got number%)" },
+  { "pending_warnings", "a string for a boolean", [[pending_warnings("no")]], "bad argument #1 to '" .. F .. "pending_warnings' %(boolean expected, got string%)" },
 }
 
 local function check_row(row)
