@@ -83,6 +83,7 @@ static size_t authority_end(const char *s, size_t n, size_t i) {
  * several, and curl's own text too) loses its password, or its user name
  * when that is all there is (often a token). */
 const char *lr__push_redacted(lua_State *L, const char *s, size_t n) {
+  if (!memchr(s, '@', n)) return lua_pushlstring(L, s, n);  /* no userinfo: every fetch's r.url */
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   size_t from = 0;

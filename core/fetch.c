@@ -137,17 +137,17 @@ static int value_is(const char *v, size_t vl, const char *want) {
  * request down a connection that curl keeps (and reuses) for another.
  * Connection may only ask to close or keep the connection, Expect only for
  * 100-continue (which curl then waits for), and Upgrade is refused: a
- * switched protocol leaves curl a connection it cannot read.  Returns 1 to
- * leave the header out (a Host that equals curl's own), 0 to send it. */
-static int check_framing(lua_State *L, req_t *r, const char *n, const char *v, size_t vl) {
+ * switched protocol leaves curl a connection it cannot read.  (setup()
+ * then leaves out a Host, which equals curl's own.) */
+static void check_framing(lua_State *L, req_t *r, const char *n, const char *v, size_t vl) {
   if (strcasecmp(n, "content-length") == 0 || strcasecmp(n, "transfer-encoding") == 0)
     opterror(L, r, "header '%s' is not yours to set: fetch frames the body itself (a wrong one would "
              "smuggle a second request onto a kept-alive connection)", n);
   if (strcasecmp(n, "host") == 0) {
-    if (r->check_only) return 0;  /* checked with each URL, by fetch */
+    if (r->check_only) return;  /* checked with each URL, by fetch */
     if (!same_authority(r->url, v, vl))
       opterror(L, r, "header '%s' must be the URL's host[:port] (put the host you mean in the URL)", n);
-    return 1;
+    return;
   }
   if (strcasecmp(n, "upgrade") == 0)
     opterror(L, r, "header '%s' is refused: fetch cannot switch protocols on a connection", n);
@@ -155,7 +155,6 @@ static int check_framing(lua_State *L, req_t *r, const char *n, const char *v, s
     opterror(L, r, "header '%s' may only be 'close' or 'keep-alive'", n);
   if (strcasecmp(n, "expect") == 0 && !value_is(v, vl, "100-continue"))
     opterror(L, r, "header '%s' may only be '100-continue'", n);
-  return 0;
 }
 
 #define MAX_HEADER_LINE (64 * 1024)  /* "Name: value" */
@@ -176,12 +175,12 @@ static void check_headers(lua_State *L, req_t *r, int idx) {
       if (!token_char((unsigned char)n[i]))
         opterror(L, r, n[i] ? "header name '%s' has a character not allowed there (CR, LF, ':', space...)"
                             : "header name '%s...' has a character not allowed there (a NUL byte)", n);
-    for (size_t i = 0; i < vl; i++)
-      if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
-        opterror(L, r, "header '%s' contains CR, LF or NUL (header injection refused)", n);
-    /* RFC 9110 5.5: no control characters in a field value but HTAB */
+    /* RFC 9110 5.5: no control characters in a field value but HTAB (CR and
+     * LF would inject a header, a NUL cut it) */
     for (size_t i = 0; i < vl; i++)
       if (((unsigned char)v[i] < 32 && v[i] != '\t') || v[i] == 127) {
+        if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
+          opterror(L, r, "header '%s' contains CR, LF or NUL (header injection refused)", n);
         char hex[8];  /* lua_pushfstring has no %X */
         snprintf(hex, sizeof hex, "0x%02X", (unsigned)(unsigned char)v[i]);
         luaL_error(L, "bad argument #2 to '%s' (header '%s' contains control character %s at byte %I of its value)",
@@ -258,9 +257,10 @@ static void parse_request(lua_State *L, const char *fname, req_t *r, int check_o
       lua_pop(L, 1);
       nopts++;
       int known = 0;
-      if (lua_type(L, -1) == LUA_TSTRING)
-        for (const char *const *o = opt_names; *o; o++)
-          if (strcmp(*o, lua_tostring(L, -1)) == 0) known = 1;
+      size_t kl;
+      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &kl) : NULL;
+      for (const char *const *o = opt_names; k && *o; o++)
+        if (strlen(*o) == kl && memcmp(*o, k, kl) == 0) known = 1;  /* "timeout\0x" is not timeout */
       if (!known) opterror(L, r, "unknown option '%s'", luaL_tolstring(L, -1, NULL));
     }
     if (lua_getmetatable(L, 2)) {  /* options may come through __index */
@@ -1134,9 +1134,7 @@ static int l_fetch_all_check(lua_State *L) {
     if (lua_geti(L, 2, i) == LUA_TSTRING) {
       r.url = lua_tolstring(L, -1, &r.url_len);
       check_url(L, &r);
-      size_t al;
-      const char *a = url_authority(r.url, &al);
-      if (host && (hl != al || strncasecmp(host, a, al) != 0))
+      if (host && !same_authority(r.url, host, hl))  /* fetch's own rule: default ports, blanks */
         luaL_error(L, "bad argument #2 to 'fetch_all' (header '%s' must be each URL's host[:port], and item %I's "
                    "is another (put the host you mean in the URLs))", hname, i);
     }

@@ -124,8 +124,7 @@ static int dolibrary(lr_state *S, const char *opt) {
   lua_getglobal(L, "require");
   lua_pushstring(L, mod);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    const char *msg = lr__errtext(L, -1);
-    report(msg ? msg : "(error object is not a string)");
+    report(lr__errtext(L, -1));
     lua_pop(L, 1);
     return LR_ERROR;
   }

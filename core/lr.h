@@ -220,7 +220,6 @@ static inline int lr__counted_ref(lr_runtime *rt, int r) { rt->nrefs++; return r
 /* runtime.c */
 lr_runtime *lr__runtime(lua_State *L);      /* from upvalue 1 */
 lr_runtime *lr__get_runtime(lua_State *L);  /* from the registry, creating it */
-void lr__drive_step(lr_runtime *rt, int may_block);
 void lr__run_ready(lr_runtime *rt);
 void lr__poll(lr_runtime *rt, int may_block);
 int lr__run_until(lr_runtime *rt, lr_task *t);
@@ -283,7 +282,6 @@ extern const luaL_Reg lr__warn_funcs[];
 /* errors.c */
 void lr__push_cancel(lua_State *L, lr_runtime *rt);
 int lr__is_cancel(lua_State *L, int idx);
-void lr__errors_open(lua_State *L);
 extern const luaL_Reg lr__error_funcs[];
 
 void lr__push_errobj(lua_State *L, const char *kind, const char *msg);

@@ -203,11 +203,6 @@ void lr__poll(lr_runtime *rt, int may_block) {
   rt->polling = 0;
 }
 
-void lr__drive_step(lr_runtime *rt, int may_block) {
-  lr__run_ready(rt);
-  lr__poll(rt, may_block);
-}
-
 /* Nothing is ready and no handle can fire: every waiting task waits forever.
  * Wake the newest waiting task (the live array's last, children before
  * parents) with a deadlock error and let that play out: whoever waits for it

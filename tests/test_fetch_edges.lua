@@ -486,5 +486,19 @@ both("Host may name the URL's default port, or leave it out, in either case of h
   end
 end)
 
+h.test("an option name with a NUL is unknown, not the option before it; fetch_all's Host rule is fetch's", function()
+  for _, f in ipairs({ lr.fetch, lr.blocking_fetch }) do
+    h.raises("unknown option 'timeout", f, base .. "/get", { ["timeout\0x"] = 0.001 })
+  end
+  local port = base:match(":(%d+)$")
+  -- the Host curl itself would write, with blanks, and with the default port spelled out
+  local rs = lr.fetch_all({ base .. "/get", base .. "/get" }, { headers = { Host = " 127.0.0.1:" .. port .. " " } })
+  h.eq(rs[1].status, 200)
+  h.eq(rs[2].status, 200)
+  h.raises("must be each URL's host", lr.fetch_all, { "http://127.0.0.1:80/" }, { headers = { Host = "127.0.0.2" } })
+  local ok, err = pcall(lr.fetch_all, { "http://127.0.0.1:1/" }, { headers = { Host = "127.0.0.1:1" } })
+  h.ok(not ok and lr.errorkind(err) == "connect", tostring(err))  -- accepted, then refused by the port
+end)
+
 srv:stop()
 h.done()
