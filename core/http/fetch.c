@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "curl_api.h"
+#include "base/curl_api.h"
 
 #include "lr.h"
 

@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <stdlib.h>
 
-#include "curl_api.h"
+#include "base/curl_api.h"
 
 #include "lr.h"
 

@@ -25,17 +25,6 @@ static int embedded_loader(lua_State *L) {
   return 1;
 }
 
-int lr__our_source(const char *src, size_t len) {
-  if (len > 0 && (src[0] == '@' || src[0] == '=')) src++, len--;
-  for (const lr_embedded *e = lr__embedded; e->name; e++) {
-    size_t k = strlen(e->chunkname + 1);  /* "lessonrun/api.lua", its "@" left out */
-    const char *tail = src + len - k;
-    if (len >= k && memcmp(tail, e->chunkname + 1, k) == 0 && (len == k || tail[-1] == '/' || tail[-1] == '.'))
-      return 1;
-  }
-  return 0;
-}
-
 /* 1 if the file holds exactly the built-in text */
 static int same_text(const char *path, const lr_embedded *e) {
   FILE *f = fopen(path, "rb");

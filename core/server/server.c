@@ -35,7 +35,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "mhd_api.h"
+#include "base/mhd_api.h"
 
 #include "lr.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "curl_api.h"
+#include "base/curl_api.h"
 #include "lr.h"
 #include "script.h"
 

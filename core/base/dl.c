@@ -7,9 +7,9 @@
 #include "lr.h"
 
 #define LR_DL_IMPL
-#include "curl_api.h"
-#include "mhd_api.h"
-#include "jansson_api.h"
+#include "base/curl_api.h"
+#include "base/mhd_api.h"
+#include "base/jansson_api.h"
 
 lr_curl_api lr__curl;
 lr_mhd_api lr__mhd;

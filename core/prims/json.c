@@ -20,7 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "jansson_api.h"
+#include "base/jansson_api.h"
 #include "lr.h"
 
 #define MAX_DEPTH 1000          /* deeper nesting is refused both ways (no C stack overflow) */

@@ -1,0 +1,285 @@
+/* sched: tasks, their groups, the timer queue, the trace and error values; calls base only. */
+#ifndef LR_SCHED_H
+#define LR_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <uv.h>
+
+#include "lessonrun.h"
+#include "base/base.h"
+
+#define LR_VERSION "0.1.0"
+
+typedef struct lr_task lr_task;
+typedef struct lr_runtime lr_runtime;
+typedef struct lr_group lr_group;
+typedef struct lr_watchers lr_watchers;
+
+enum lr_task_state {
+  LR_PENDING,   /* spawned, never run */
+  LR_READY,     /* in the ready queue, will be resumed */
+  LR_RUNNING,   /* its coroutine is executing now */
+  LR_WAITING,   /* parked on a wait point (sleep, wait, ...) */
+  LR_DONE,      /* returned; results kept on its dead coroutine's stack */
+  LR_FAILED,    /* raised an error */
+  LR_CANCELLED  /* ended by cancellation */
+};
+
+#define lr__finished(t) ((t)->state >= LR_DONE)
+
+/* What a parked task waits on (for the timeline). */
+enum lr_what {
+  LR_W_NONE, LR_W_SLEEP, LR_W_YIELD, LR_W_GATHER, LR_W_WAIT, LR_W_FETCH,
+  LR_W_SEMAPHORE, LR_W_OFFLOAD, LR_W_BLOCKING_SLEEP, LR_W_BLOCKING_FETCH
+};
+
+/* Trace events (trace.c); recorded only while rt->trace is set. */
+enum lr_event_kind {
+  LR_EV_SPAWN, LR_EV_RUN, LR_EV_STOP, LR_EV_PARK, LR_EV_WAKE, LR_EV_END,
+  LR_EV_BLOCK, LR_EV_UNBLOCK
+};
+
+typedef struct {
+  uint64_t t;       /* ns since the runtime started (virtual under --virtual-time) */
+  uint32_t task;    /* task id */
+  uint32_t aux;     /* SPAWN: parent id; PARK/BLOCK: enum lr_what; END: state */
+  uint8_t kind;
+} lr_event;
+
+/* Why a parked task was woken. */
+enum lr_wake { LR_WAKE_OK, LR_WAKE_CANCEL, LR_WAKE_DEADLOCK };
+
+/* A parked task's cleanup: undoes whatever would wake it (stop its timer,
+ * leave its group...).  Runs on cancel and on shutdown, never twice.
+ * A task holds it as an index into task.c's table (4 bits, not a pointer). */
+typedef void (*lr_cleanup_fn)(lr_runtime *rt, lr_task *t);
+enum lr_cleanup {
+  LR_C_NONE, LR_C_SLEEP, LR_C_GROUP, LR_C_WAIT_FOR, LR_C_FETCH, LR_C_SEMAPHORE, LR_C_OFFLOAD
+};
+
+/* A task waiting for tasks (gather, wait, timeout): woken when they have
+ * all finished or, if failfast, when the first one fails.  It costs nothing
+ * per child: each unfinished child points to the group (lr_task.watch) and
+ * the group counts them.  When the waiter moves on (woken, cancelled, timed
+ * out) it only lets go: the children still pointing to the group drop it as
+ * they finish, and the last one frees it. */
+struct lr_group {
+  lr_task *waiter;        /* NULL once the waiter has let go */
+  lr_task *first_failed;  /* the first child to fail, NULL if none yet */
+  size_t pending;         /* unfinished children that point here */
+  int failfast;
+};
+
+/* The groups waiting for one task, when there are several. */
+struct lr_watchers {
+  size_t n, cap;
+  lr_group *group[];
+};
+
+/* A task is the biggest thing per task that we control: 40 bytes, so that
+ * its handle (a userdata: 40-byte header, 1 uservalue, this) is 96 bytes, a
+ * size class of alloc.c; 8 bytes more cost 16 a task.  Hence no pointer to
+ * the runtime (every function that acts on a task is given it: C functions
+ * find it in upvalue 1), no result count (a finished task's results are all
+ * of its dead coroutine's stack), and bit fields. */
+struct lr_task {
+  lua_State *co;         /* the task's coroutine (uservalue 1 anchors it) */
+  void *park_data;
+  union {                /* who waits for this task to finish: */
+    lr_group *one;       /* a group, or none */
+    lr_watchers *many;   /* (many_watchers) several groups */
+  } watch;
+  int ref;               /* slot in the runtime's live array while unfinished */
+  uint32_t heap_idx;     /* index in the sleep heap, or LR_NO_HEAP */
+  uint64_t id : 48;      /* 2^48 spawns: 9 years at a million a second */
+  uint64_t state : 3;    /* enum lr_task_state */
+  uint64_t wake : 2;     /* enum lr_wake */
+  uint64_t cleanup : 4;  /* enum lr_cleanup, LR_C_NONE when not parked */
+  uint64_t in_fifo : 1;  /* heap_idx is a position in the sleepers' FIFO lane */
+  uint64_t cancel_requested : 1;
+  uint64_t cancel_delivered : 1;
+  uint64_t interrupted : 1;  /* ended by Ctrl-C */
+  uint64_t many_watchers : 1;
+};
+#define LR_NO_HEAP UINT32_MAX
+
+/* The ready queue and the sleepers' arrays double as they fill and, above
+ * this size, halve when a quarter full and go when empty: memory follows a
+ * burst of a million tasks down as it drains (the ready queue as the tasks
+ * first run and the sleepers' ring fills), and none is left behind. */
+#define LR_SHRINK_BYTES ((size_t)64 << 10)
+
+typedef struct {
+  uint64_t deadline;  /* ns, loop clock */
+  uint64_t seq;       /* FIFO order among equal deadlines */
+  lr_task *task;
+} lr_sleeper;
+
+/* In the FIFO lane the order is the position: no seq (8 bytes a sleeper). */
+typedef struct {
+  uint64_t deadline;
+  lr_task *task;
+} lr_fifo_sleeper;
+
+struct lr_runtime {
+  uv_loop_t loop;
+  lua_State *L;          /* main thread */
+  int closed;
+  int driving;           /* > 0 while a driver loop runs */
+  int polling;           /* inside uv_run */
+  lua_State *running;    /* coroutine being resumed now (for SIGINT hook) */
+  lr_task *current;      /* task being resumed now */
+  uint64_t next_id;
+  uint64_t t0;           /* now() counts from here */
+  size_t nlive;          /* unfinished tasks: live[1..nlive] */
+  int live_ref;          /* registry ref of the live array */
+  int task_mt_ref;       /* registry ref of the tasks' metatable, */
+  const void *task_mt;   /* and its address: telling a task costs no name lookup */
+
+  /* ready queue: ring buffer */
+  lr_task **rq;
+  size_t rq_head, rq_len, rq_cap;
+
+  /* sleepers: one binary min-heap and one uv timer for all of them */
+  lr_sleeper *heap;
+  size_t heap_len, heap_cap;
+  uint64_t heap_seq;
+  uint64_t heap_max;     /* no deadline in the heap is later (while it is not empty) */
+  /* sleepers whose deadlines came in order (every sleep of one duration):
+   * a ring, O(1) in and out; fifo_base is the position of its head */
+  lr_fifo_sleeper *fifo;
+  size_t fifo_head, fifo_len, fifo_cap, fifo_dead;
+  uint32_t fifo_base;
+  uv_timer_t timer;
+  uint64_t timer_armed;  /* deadline the timer is armed for, 0 = none */
+
+  uv_async_t sigint_async;
+  int sigint_handled;    /* SIGINT presses already acted upon */
+  volatile int interrupted;  /* a SIGINT cancelled the root task */
+  lr_task *root;         /* task Ctrl-C cancels, if any */
+  int handles_open;
+
+  int cancel_ref;        /* the cancellation error object */
+
+  /* tracing (trace.c) and the virtual clock (timers.c) */
+  int trace;
+  lr_event *events;
+  size_t nevents, cap_events;
+  int trace_names_ref;   /* table: task id -> name */
+  int virtual_time;
+  uint64_t vnow;         /* the virtual clock, ns */
+
+  /* blocking-call warnings (timers.c, fetch.c) */
+  int warn_blocking;
+  int warned_ref;        /* table: call site -> true */
+  size_t nfetch;         /* transfers in flight on the multi */
+  int jobs;              /* offload jobs on the thread pool */
+  long nrefs;            /* registry refs held (lr__ref/lr__unref) */
+
+  /* HTTP (curl_uv.c, fetch.c): created on first use, so startup stays cheap */
+  void *multi;           /* CURLM* */
+  uv_timer_t curl_timer;
+  int curl_ready;
+  long max_connections, max_host_connections;
+  void *blocking_easy;   /* CURL*: blocking_fetch's persistent handle */
+  struct lr_pooled_easy {  /* fetch.c: CURL*s of finished fetches, for the next ones */
+    void *easy;
+    int plain;             /* still set up for a plain GET; else reset */
+  } *easy_pool;
+  size_t easy_npool, easy_cappool;
+  void (*on_sigint)(lr_runtime *rt, void *ud);  /* REPL overrides */
+  void *on_sigint_ud;
+
+  /* failed tasks whose error nobody retrieved (task.c), and exit (runtime.c) */
+  size_t unobserved;     /* such tasks not reported yet */
+  uint64_t nfailed, nfailed_collected;  /* failures; failures when last collected */
+  uint64_t collect_after;  /* uv_hrtime() before which no idle collection runs */
+  int warn_pending;      /* warn about tasks cancelled at exit */
+  /* oom: memory ran out at shutdown, or the script ends for it (1; 2 while
+   * its cancelled root waits at the head of the ready queue: task.c) */
+  int shutting_down, oom;
+  uint64_t oom_since;    /* first of the tasks failing for memory one after another */
+  unsigned oom_streak;   /* how many */
+  int root_state;        /* how the last root task ended */
+  int nomem_ref;         /* "not enough memory", made while memory was there */
+};
+
+/* Registry references the C side holds, counted so that a debug build can
+ * check none is left at shutdown (runtime.c). */
+static inline int lr__counted_ref(lr_runtime *rt, int r) { rt->nrefs++; return r; }
+/* counted once luaL_ref has returned: it raises when out of memory */
+#define lr__ref(L, rt) lr__counted_ref((rt), luaL_ref((L), LUA_REGISTRYINDEX))
+#define lr__unref(L, rt, r) \
+  do { if ((r) >= 0) { (rt)->nrefs--; luaL_unref((L), LUA_REGISTRYINDEX, (r)); } } while (0)
+
+/* task.c */
+lr_task *lr__current(lua_State *L);
+lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
+lr_task *lr__rq_pop(lr_runtime *rt);  /* rq_len > 0 */
+lr_task *lr__checktask(lua_State *L, int idx);
+lr_task *lr__totask(lua_State *L, lr_runtime *rt, int idx);  /* the task at idx, or NULL */
+void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t);
+lr_task *lr__live_at(lr_runtime *rt, size_t i);  /* 1 <= i <= rt->nlive */
+void lr__wake(lr_runtime *rt, lr_task *t, int why);
+int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, int cleanup,
+             void *data, lua_KContext ctx, lua_KFunction k);
+void lr__cleanup(lr_runtime *rt, lr_task *t);
+/* Called on waking (and before waiting): raises if t was cancelled (or
+ * deadlocked).  Cancellation is level-triggered: a cancelled task that
+ * catches it gets it again at its next wait point.  A macro, so that rt is
+ * only evaluated then (lr__runtime(L) is not free, and this is on every wake). */
+#define lr__check_cancel(L, rt, t) \
+  (((t)->cancel_requested || (t)->wake == LR_WAKE_DEADLOCK) ? lr__raise_wake_error((L), (rt), (t)) : 0)
+int lr__raise_wake_error(lua_State *L, lr_runtime *rt, lr_task *t);
+void lr__resume(lr_runtime *rt, lr_task *t);
+int lr__cancel(lr_runtime *rt, lr_task *t);
+int lr__push_results(lua_State *L, lr_task *t, int idx, int first_only);  /* idx: its handle */
+void lr__push_error(lua_State *L, lr_task *t);
+void lr__push_traceback(lua_State *L, lr_task *t);
+void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx);
+int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self);
+void lr__task_open(lua_State *L, lr_runtime *rt);
+void lr__drop_watchers(lr_task *t);
+extern const luaL_Reg lr__task_funcs[];
+
+/* timers.c */
+void lr__timers_init(lr_runtime *rt);
+void lr__timers_close(lr_runtime *rt);
+uint64_t lr__now_ns(lr_runtime *rt);
+size_t lr__overdue(lr_runtime *rt);
+int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s);
+void lr__timer_remove(lr_runtime *rt, lr_task *t);
+void lr__sleep_cleanup(lr_runtime *rt, lr_task *t);
+int lr__virtual_advance(lr_runtime *rt);
+void lr__set_virtual_time(lr_runtime *rt);
+extern const luaL_Reg lr__timer_funcs[];
+
+/* trace.c */
+void lr__trace(lr_runtime *rt, int kind, lr_task *t, uint32_t aux);
+void lr__trace_spawn(lua_State *L, lr_runtime *rt, lr_task *t, int first, int nargs);
+void lr__trace_close(lr_runtime *rt);
+extern const luaL_Reg lr__trace_funcs[];
+
+/* errors.c */
+void lr__push_cancel(lua_State *L, lr_runtime *rt);
+int lr__is_cancel(lua_State *L, int idx);
+extern const luaL_Reg lr__error_funcs[];
+
+void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
+/* Replaces the error value at idx by its text for the user and returns it:
+ * never raises, and a __tostring that fails or waits gives a message instead
+ * (as lua.c's msghandler, "(error object is a table value)") */
+const char *lr__errtext(lua_State *L, int idx);
+/* Raises "function expected, got nil; pass the function and its arguments:
+ * f(g, a), not f(g(a))" when the value at arg is one a call could have
+ * returned (nothing, nil, a boolean, number, string or table); else returns. */
+void lr__function_expected(lua_State *L, int arg, const char *fname);
+/* Pushes s[0..n) with each URL's user:password@ as user:***@ (user@ as ***@) */
+const char *lr__push_redacted(lua_State *L, const char *s, size_t n);
+
+#endif
