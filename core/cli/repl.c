@@ -503,7 +503,6 @@ int lr__repl(lr_state *S) {
     *rl.rl_completer_word_break_characters = " \t\n\"'`<>=;|&{}()[],+-*/%^#~";
     history_open(&r);
     if (uv_poll_init(&rt->loop, &r.poll, STDIN_FILENO) != 0) r.tty = 0;
-    else rt->handles_open++;
   }
   start_input(&r);
   while (!r.eof || r.entry) {
@@ -550,7 +549,6 @@ int lr__repl(lr_state *S) {
     stop_input(&r);
     uv_close((uv_handle_t *)&r.poll, NULL);
     uv_run(&rt->loop, UV_RUN_NOWAIT);
-    rt->handles_open--;
     if (r.histfile[0]) rl.write_history(r.histfile);
   }
   free(r.chunk);

@@ -131,6 +131,8 @@ int luaopen_lessonrun(lua_State *L) {
   setfuncs(L, lr__offload_funcs);
   lr__fetch_open(L);
   lr__semaphore_open(L);
+  lr__timers_open();
+  lr__offload_open();
   lua_pushliteral(L, LR_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushlightuserdata(L, NULL);  /* what JSON's null decodes to (json.c) */

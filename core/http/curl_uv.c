@@ -57,9 +57,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 }
 
 static void on_sock_closed(uv_handle_t *h) {
-  sock_ctx *c = h->data;
-  c->rt->handles_open--;
-  free(c);
+  free(h->data);
 }
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
@@ -85,7 +83,6 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
       return -1;
     }
     c->poll.data = c;
-    rt->handles_open++;
     curl_multi_assign(rt->multi, fd, c);
   }
   int events = 0;
@@ -158,6 +155,26 @@ long lr__default_connections(void) {
   return n < 1 ? 1 : n;
 }
 
+/* The runtime's closer, after transfers were removed: the multi closes its
+ * cached connections, which calls on_socket(REMOVE). */
+static void close_socks(uv_handle_t *h, void *arg) {
+  (void)arg;
+  sock_ctx *c = h->data;
+  if (h->type == UV_POLL && c && c->magic == SOCK_MAGIC && !uv_is_closing(h)) {
+    uv_poll_stop(&c->poll);
+    uv_close(h, on_sock_closed);
+  }
+}
+
+static void curl_close(lr_runtime *rt, void *ud) {
+  (void)ud;
+  if (!rt->curl_ready) return;
+  curl_multi_cleanup(rt->multi);
+  rt->multi = NULL;
+  rt->curl_ready = 0;
+  uv_walk(&rt->loop, close_socks, NULL);  /* sockets curl did not report closed */
+}
+
 int lr__curl_init(lr_runtime *rt, char *err, size_t errlen) {
   if (rt->curl_ready) return 0;
   if (lr__curl_load(err, errlen) != 0) return -1;
@@ -174,8 +191,8 @@ int lr__curl_init(lr_runtime *rt, char *err, size_t errlen) {
   lr__curl_limits(rt);
   uv_timer_init(&rt->loop, &rt->curl_timer);
   rt->curl_timer.data = rt;
-  rt->handles_open++;
   rt->curl_ready = 1;
+  lr__add_closer(rt, curl_close, NULL);
   return 0;
 }
 
@@ -199,23 +216,4 @@ void lr__curl_remove(lr_runtime *rt, lr_transfer *x) {
     curl_multi_remove_handle(rt->multi, x->easy);
     rt->nfetch--;
   }
-}
-
-/* Called from the runtime's __gc, after transfers were removed: the multi
- * closes its cached connections, which calls on_socket(REMOVE). */
-static void close_socks(uv_handle_t *h, void *arg) {
-  (void)arg;
-  sock_ctx *c = h->data;
-  if (h->type == UV_POLL && c && c->magic == SOCK_MAGIC && !uv_is_closing(h)) {
-    uv_poll_stop(&c->poll);
-    uv_close(h, on_sock_closed);
-  }
-}
-
-void lr__curl_close(lr_runtime *rt) {
-  if (!rt->curl_ready) return;
-  curl_multi_cleanup(rt->multi);
-  rt->multi = NULL;
-  rt->curl_ready = 0;
-  uv_walk(&rt->loop, close_socks, NULL);  /* sockets curl did not report closed */
 }

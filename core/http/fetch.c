@@ -488,11 +488,7 @@ struct deadline {
   uint64_t due;  /* uv_hrtime() */
 };
 
-static void on_deadline_closed(uv_handle_t *h) {
-  struct deadline *d = h->data;
-  d->rt->handles_open--;
-  free(d);
-}
+static void on_deadline_closed(uv_handle_t *h) { free(h->data); }
 
 static void deadline_drop(fetch_t *f) {
   struct deadline *d = f->deadline;
@@ -531,7 +527,6 @@ static int deadline_start(fetch_t *f, long ms) {
   d->due = uv_hrtime() + (uint64_t)ms * 1000000;
   uv_timer_init(&f->rt->loop, &d->timer);
   d->timer.data = d;
-  f->rt->handles_open++;
   f->deadline = d;
   uv_update_time(&f->rt->loop);
   uv_timer_start(&d->timer, on_deadline, (uint64_t)ms, 0);
@@ -849,11 +844,25 @@ static void fetch_done(lr_transfer *x, int result) {
   lr__wake(f->rt, f->task, LR_WAKE_OK);
 }
 
-void lr__fetch_cleanup(lr_runtime *rt, lr_task *t) {
+static void fetch_cleanup(lr_runtime *rt, lr_task *t) {
   fetch_t *f = t->park_data;
   if (!f->removed && !f->finished) lr__curl_remove(rt, &f->x);  /* (finished: woken, never resumed) */
   fetch_free(f);
 }
+
+static void fetch_close(lr_runtime *rt, void *ud);
+
+/* curl on the loop, then this file's closer: added after curl's, it runs
+ * first, so the pooled handles go before the multi does */
+static int http_start(lr_runtime *rt, char *err, size_t errlen) {
+  if (rt->curl_ready) return 0;
+  if (lr__curl_init(rt, err, errlen) != 0) return -1;
+  lr__add_closer(rt, fetch_close, NULL);
+  return 0;
+}
+
+static lr_wait_kind fetch_kind = {"fetch", NULL, fetch_cleanup, 0};
+static lr_wait_kind blocking_fetch_kind = {"blocking_fetch", "fetch", NULL, 0};
 
 static int fetch_k(lua_State *L, int status, lua_KContext ctx) {
   fetch_t *f = (fetch_t *)ctx;
@@ -886,7 +895,7 @@ static int l_fetch(lua_State *L) {
   if (!lua_isyieldable(L))
     return luaL_error(L, "fetch: cannot wait here (inside a metamethod or a C function that cannot yield)");
   char lerr[300];
-  if (lr__curl_init(rt, lerr, sizeof lerr) != 0) return luaL_error(L, "fetch: %s", lerr);
+  if (http_start(rt, lerr, sizeof lerr) != 0) return luaL_error(L, "fetch: %s", lerr);
   fetch_t *f = fetch_new();
   if (!f) return luaL_error(L, "fetch: not enough memory");
   f->rt = rt;
@@ -910,7 +919,7 @@ static int l_fetch(lua_State *L) {
     return luaL_error(L, "fetch: %s", err);
   }
   lua_settop(L, 2);
-  return lr__park(L, rt, t, LR_W_FETCH, LR_C_FETCH, f, (lua_KContext)f, fetch_k);
+  return lr__park(L, rt, t, &fetch_kind, f, (lua_KContext)f, fetch_k);
 }
 
 /* ---- blocking_fetch ------------------------------------------------------ */
@@ -924,7 +933,7 @@ static int l_blocking_fetch(lua_State *L) {
   if (rt->virtual_time)
     return luaL_error(L, "blocking_fetch: not available under --virtual-time (the network runs on real time)");
   char lerr[300];
-  if (lr__curl_init(rt, lerr, sizeof lerr) != 0) return luaL_error(L, "blocking_fetch: %s", lerr);
+  if (http_start(rt, lerr, sizeof lerr) != 0) return luaL_error(L, "blocking_fetch: %s", lerr);
   if (!rt->blocking_easy) rt->blocking_easy = curl_easy_init();
   else curl_easy_reset(rt->blocking_easy);  /* keeps its connections alive */
   if (!rt->blocking_easy) return luaL_error(L, "blocking_fetch: cannot create a curl handle");
@@ -941,9 +950,9 @@ static int l_blocking_fetch(lua_State *L) {
   curl_easy_setopt(f->x.easy, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(f->x.easy, CURLOPT_XFERINFODATA, &seen);
   size_t ready = rt->rq_len;
-  uint64_t began = lr__block_begin(L, rt, LR_W_BLOCKING_FETCH);
+  uint64_t began = lr__block_begin(L, rt, &blocking_fetch_kind);
   f->result = curl_easy_perform(f->x.easy);
-  lr__block_end(L, rt, LR_W_BLOCKING_FETCH, began, ready);
+  lr__block_end(L, rt, &blocking_fetch_kind, began, ready);
   if (f->result == CURLE_ABORTED_BY_CALLBACK && (int)lr__sigint_count != seen) {
     fetch_free(f);
     lua_sethook(L, NULL, 0, 0);  /* the handler's hook: this error is the interruption */
@@ -956,7 +965,8 @@ static int l_blocking_fetch(lua_State *L) {
   return finish(L, f, "blocking_fetch", r.url);
 }
 
-void lr__fetch_close(lr_runtime *rt) {
+static void fetch_close(lr_runtime *rt, void *ud) {
+  (void)ud;
   if (rt->blocking_easy) curl_easy_cleanup(rt->blocking_easy);
   rt->blocking_easy = NULL;
   while (rt->easy_npool > 0) curl_easy_cleanup(rt->easy_pool[--rt->easy_npool].easy);
@@ -1104,7 +1114,11 @@ static void open_metatables(lua_State *L) {
   lua_pop(L, 1);
 }
 
-void lr__fetch_open(lua_State *L) { open_metatables(L); }
+void lr__fetch_open(lua_State *L) {
+  lr__wait_kind_register(&fetch_kind);
+  lr__wait_kind_register(&blocking_fetch_kind);
+  open_metatables(L);
+}
 
 /* core.fetch_all_check(opts [, urls]): raises what fetch would say of opts
  * and of each URL (a list of strings), naming fetch_all, so that fetch_all

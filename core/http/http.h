@@ -15,14 +15,11 @@ struct lr_transfer {
 int lr__curl_init(lr_runtime *rt, char *err, size_t errlen);  /* 0, or -1 and a message */
 int lr__curl_add(lr_runtime *rt, lr_transfer *x);
 void lr__curl_remove(lr_runtime *rt, lr_transfer *x);
-void lr__curl_close(lr_runtime *rt);
 void lr__curl_limits(lr_runtime *rt);
 long lr__default_connections(void);
 
 /* fetch.c */
 extern const luaL_Reg lr__fetch_funcs[];
-void lr__fetch_cleanup(lr_runtime *rt, lr_task *t);
-void lr__fetch_close(lr_runtime *rt);
 void lr__fetch_open(lua_State *L);
 /* builds a response's lazy fields (headers) before a raw walk of it */
 void lr__response_settle(lua_State *L, int idx);

@@ -324,7 +324,7 @@ static void after_work(uv_work_t *req, int status) {
   lr__wake(j->rt, j->task, LR_WAKE_OK);
 }
 
-void lr__offload_cleanup(lr_runtime *rt, lr_task *t) {
+static void offload_cleanup(lr_runtime *rt, lr_task *t) {
   (void)rt;
   job_t *j = t->park_data;
   if (t->state == LR_READY) {      /* woken by after_work, never resumed */
@@ -335,6 +335,10 @@ void lr__offload_cleanup(lr_runtime *rt, lr_task *t) {
   stop_job(j);                     /* then it stops soon */
   uv_cancel((uv_req_t *)&j->req);  /* if not started, it never will */
 }
+
+static lr_wait_kind offload_kind = {"offload", NULL, offload_cleanup, 0};
+
+void lr__offload_open(void) { lr__wait_kind_register(&offload_kind); }
 
 /* The job's results, or its error value, pushed (protected: it allocates). */
 static int push_outcome(lua_State *L) {
@@ -472,7 +476,7 @@ static int l_offload(lua_State *L) {
     return luaL_error(L, "offload: cannot start the work");
   }
   rt->jobs++;
-  return lr__park(L, rt, t, LR_W_OFFLOAD, LR_C_OFFLOAD, j, (lua_KContext)j, offload_k);
+  return lr__park(L, rt, t, &offload_kind, j, (lua_KContext)j, offload_k);
 }
 
 const luaL_Reg lr__offload_funcs[] = {{"offload", l_offload}, {NULL, NULL}};

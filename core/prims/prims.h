@@ -5,18 +5,18 @@
 #include "runtime/runtime.h"
 
 /* blocking calls: trace them and warn when they held other tasks up */
-uint64_t lr__block_begin(lua_State *L, lr_runtime *rt, int what);
-void lr__block_end(lua_State *L, lr_runtime *rt, int what, uint64_t began, size_t ready_before);
+uint64_t lr__block_begin(lua_State *L, lr_runtime *rt, const lr_wait_kind *kind);
+void lr__block_end(lua_State *L, lr_runtime *rt, const lr_wait_kind *kind, uint64_t began,
+                   size_t ready_before);
 extern const luaL_Reg lr__warn_funcs[];
 
 /* semaphore.c */
 extern const luaL_Reg lr__semaphore_funcs[];
-void lr__semaphore_cleanup(lr_runtime *rt, lr_task *t);
 void lr__semaphore_open(lua_State *L);
 
 /* offload.c */
 extern const luaL_Reg lr__offload_funcs[];
-void lr__offload_cleanup(lr_runtime *rt, lr_task *t);
+void lr__offload_open(void);
 
 /* term.c */
 extern const luaL_Reg lr__term_funcs[];

@@ -50,7 +50,9 @@ static void give(lr_sem *s) {
   }
 }
 
-void lr__semaphore_cleanup(lr_runtime *rt, lr_task *t) { (void)rt; unlink_waiter(t->park_data); }
+static void semaphore_cleanup(lr_runtime *rt, lr_task *t) { (void)rt; unlink_waiter(t->park_data); }
+
+static lr_wait_kind semaphore_kind = {"semaphore", NULL, semaphore_cleanup, 0};
 
 static int acquire_k(lua_State *L, int status, lua_KContext ctx) {
   sem_waiter *w = (sem_waiter *)ctx;
@@ -89,7 +91,7 @@ static int s_acquire(lua_State *L) {
   else s->head = w;
   s->tail = w;
   s->nwait++;
-  return lr__park(L, s->rt, t, LR_W_SEMAPHORE, LR_C_SEMAPHORE, w, (lua_KContext)w, acquire_k);
+  return lr__park(L, s->rt, t, &semaphore_kind, w, (lua_KContext)w, acquire_k);
 }
 
 /* sem:release(): return a slot; releasing more than was acquired is an error */
@@ -144,6 +146,7 @@ static int l_methods(lua_State *L) {
 }
 
 void lr__semaphore_open(lua_State *L) {
+  lr__wait_kind_register(&semaphore_kind);
   if (luaL_newmetatable(L, SEM_MT)) {
     lua_newtable(L);
     lua_getfield(L, LUA_REGISTRYINDEX, "lessonrun.runtime");

@@ -6,20 +6,14 @@
 
 #include "lr.h"
 
-static const char *const names[] = {
-  [LR_W_BLOCKING_SLEEP] = "blocking_sleep", [LR_W_BLOCKING_FETCH] = "blocking_fetch"
-};
-static const char *const twins[] = {
-  [LR_W_BLOCKING_SLEEP] = "sleep", [LR_W_BLOCKING_FETCH] = "fetch"
-};
-
-uint64_t lr__block_begin(lua_State *L, lr_runtime *rt, int what) {
-  if (rt->trace) lr__trace(rt, LR_EV_BLOCK, lr__current(L), (uint32_t)what);
+uint64_t lr__block_begin(lua_State *L, lr_runtime *rt, const lr_wait_kind *kind) {
+  if (rt->trace) lr__trace(rt, LR_EV_BLOCK, lr__current(L), kind->id);
   return lr__now_ns(rt);
 }
 
-void lr__block_end(lua_State *L, lr_runtime *rt, int what, uint64_t began, size_t ready_before) {
-  if (rt->trace) lr__trace(rt, LR_EV_UNBLOCK, lr__current(L), (uint32_t)what);
+void lr__block_end(lua_State *L, lr_runtime *rt, const lr_wait_kind *kind, uint64_t began,
+                   size_t ready_before) {
+  if (rt->trace) lr__trace(rt, LR_EV_UNBLOCK, lr__current(L), kind->id);
   if (!rt->warn_blocking) return;
   /* held up: tasks that were ready, sleepers now due, transfers in flight */
   size_t held = ready_before + lr__overdue(rt) + rt->nfetch;
@@ -50,7 +44,7 @@ void lr__block_end(lua_State *L, lr_runtime *rt, int what, uint64_t began, size_
           "lessonrun: warning: %s at %s stopped the loop for %.2f s while %zu other task%s "
           "waited to run; use %s (its async twin) so they run meanwhile "
           "(--no-blocking-warnings hides this)\n",
-          names[what], site, secs, held, held == 1 ? "" : "s", twins[what]);
+          kind->name, site, secs, held, held == 1 ? "" : "s", kind->twin);
   fflush(stderr);
 }
 

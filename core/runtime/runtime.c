@@ -15,14 +15,18 @@ lr_runtime *lr__runtime(lua_State *L) {
   return (lr_runtime *)lua_touserdata(L, lua_upvalueindex(1));
 }
 
-static void on_close(uv_handle_t *h) {
-  lr_runtime *rt = h->data;
-  rt->handles_open--;
-}
-
 static void close_walk(uv_handle_t *h, void *arg) {
   (void)arg;
-  if (!uv_is_closing(h)) uv_close(h, on_close);
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+void lr__add_closer(lr_runtime *rt, void (*fn)(lr_runtime *rt, void *ud), void *ud) {
+  if (rt->nclosers == LR_MAX_CLOSERS) {  /* a build with more subsystems: raise LR_MAX_CLOSERS */
+    fprintf(stderr, "lessonrun: more than %d closers\n", LR_MAX_CLOSERS);
+    abort();
+  }
+  rt->closers[rt->nclosers].fn = fn;
+  rt->closers[rt->nclosers++].ud = ud;
 }
 
 /* __gc: by now lua_close (or the collector) has no more Lua to run for us, so
@@ -57,12 +61,14 @@ static int runtime_gc(lua_State *L) {
     abort();
   }
 #endif
-  lr__fetch_close(rt);
-  lr__curl_close(rt);
+  while (rt->nclosers > 0) {
+    struct lr_closer c = rt->closers[--rt->nclosers];
+    c.fn(rt, c.ud);
+  }
+  /* luv's idiom: close what is left, run until the closes (and any thread
+   * pool work still out) have finished, and the loop can go */
   uv_walk(&rt->loop, close_walk, NULL);
-  while ((rt->handles_open > 0 || rt->jobs > 0) && uv_run(&rt->loop, UV_RUN_ONCE) != 0) {}
-  uv_run(&rt->loop, UV_RUN_NOWAIT);
-  uv_loop_close(&rt->loop);
+  while (uv_loop_close(&rt->loop) == UV_EBUSY) uv_run(&rt->loop, UV_RUN_ONCE);
   lr__timers_close(rt);
   lr__trace_close(rt);
   free(rt->rq);
@@ -134,7 +140,6 @@ lr_runtime *lr__get_runtime(lua_State *L) {
   if (err) luaL_error(L, "lessonrun: cannot create the event loop: %s", uv_strerror(err));
   rt->sigint_async.data = rt;
   uv_unref((uv_handle_t *)&rt->sigint_async);
-  rt->handles_open++;
   lua_setfield(L, LUA_REGISTRYINDEX, LR_RUNTIME_KEY);
   lr__push_cancel(L, rt);  /* made now, so the reference count is steady */
   lua_pop(L, 1);

@@ -12,6 +12,11 @@ void lr__poll(lr_runtime *rt, int may_block);
 int lr__run_until(lr_runtime *rt, lr_task *t);
 void lr__shutdown_tasks(lr_runtime *rt);
 void lr__collect_unobserved(lr_runtime *rt);  /* report failed tasks now garbage */
+/* A subsystem that holds C resources (loop handles, a curl multi) adds its
+ * closer when it starts, so the runtime never names it: the runtime's __gc
+ * runs each closer once, last added first, after every parked task's cleanup
+ * and before closing whatever handles are left and then the loop. */
+void lr__add_closer(lr_runtime *rt, void (*fn)(lr_runtime *rt, void *ud), void *ud);
 
 /* signals.c */
 void lr__sigint_install(lr_runtime *rt);

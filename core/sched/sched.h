@@ -32,12 +32,6 @@ enum lr_task_state {
 
 #define lr__finished(t) ((t)->state >= LR_DONE)
 
-/* What a parked task waits on (for the timeline). */
-enum lr_what {
-  LR_W_NONE, LR_W_SLEEP, LR_W_YIELD, LR_W_GATHER, LR_W_WAIT, LR_W_FETCH,
-  LR_W_SEMAPHORE, LR_W_OFFLOAD, LR_W_BLOCKING_SLEEP, LR_W_BLOCKING_FETCH
-};
-
 /* Trace events (trace.c); recorded only while rt->trace is set. */
 enum lr_event_kind {
   LR_EV_SPAWN, LR_EV_RUN, LR_EV_STOP, LR_EV_PARK, LR_EV_WAKE, LR_EV_END,
@@ -47,20 +41,33 @@ enum lr_event_kind {
 typedef struct {
   uint64_t t;       /* ns since the runtime started (virtual under --virtual-time) */
   uint32_t task;    /* task id */
-  uint32_t aux;     /* SPAWN: parent id; PARK/BLOCK: enum lr_what; END: state */
+  uint32_t aux;     /* SPAWN: parent id; PARK/BLOCK: lr_wait_kind id; END: state */
   uint8_t kind;
 } lr_event;
 
 /* Why a parked task was woken. */
 enum lr_wake { LR_WAKE_OK, LR_WAKE_CANCEL, LR_WAKE_DEADLOCK };
 
-/* A parked task's cleanup: undoes whatever would wake it (stop its timer,
- * leave its group...).  Runs on cancel and on shutdown, never twice.
- * A task holds it as an index into task.c's table (4 bits, not a pointer). */
+/* A wait kind: what a parked task waits on (a sleep, a transfer, a
+ * semaphore...), defined by the primitive that owns it and registered once
+ * (lr__wait_kind_register, from its open function) before any task parks on
+ * it.  The trace and the warnings take its name from here, and cancellation
+ * and shutdown run its cleanup, so the scheduler never lists the primitives.
+ * A task holds the kind as its small id (5 bits), not as a pointer. */
 typedef void (*lr_cleanup_fn)(lr_runtime *rt, lr_task *t);
-enum lr_cleanup {
-  LR_C_NONE, LR_C_SLEEP, LR_C_GROUP, LR_C_WAIT_FOR, LR_C_FETCH, LR_C_SEMAPHORE, LR_C_OFFLOAD
-};
+typedef struct lr_wait_kind {
+  const char *name;       /* for the trace and the warnings: "sleep" */
+  const char *twin;       /* a blocking call's async twin ("sleep"), else NULL */
+  lr_cleanup_fn cleanup;  /* undoes whatever would wake the task (stop its
+                           * timer, leave its group...); runs on cancel and on
+                           * shutdown, never twice; NULL: nothing to undo */
+  unsigned id;            /* set by lr__wait_kind_register; 0 = "not waiting" */
+} lr_wait_kind;
+#define LR_MAX_WAIT_KINDS 32
+
+/* waits.c */
+void lr__wait_kind_register(lr_wait_kind *k);   /* idempotent, thread-safe */
+const lr_wait_kind *lr__wait_kind(unsigned id);  /* NULL for 0 or an unknown id */
 
 /* A task waiting for tasks (gather, wait, timeout): woken when they have
  * all finished or, if failfast, when the first one fails.  It costs nothing
@@ -99,7 +106,8 @@ struct lr_task {
   uint64_t id : 48;      /* 2^48 spawns: 9 years at a million a second */
   uint64_t state : 3;    /* enum lr_task_state */
   uint64_t wake : 2;     /* enum lr_wake */
-  uint64_t cleanup : 4;  /* enum lr_cleanup, LR_C_NONE when not parked */
+  uint64_t wait : 5;     /* the lr_wait_kind id parked on, 0 once its cleanup ran
+                          * or the task runs again */
   uint64_t in_fifo : 1;  /* heap_idx is a position in the sleepers' FIFO lane */
   uint64_t cancel_requested : 1;
   uint64_t cancel_delivered : 1;
@@ -107,6 +115,8 @@ struct lr_task {
   uint64_t many_watchers : 1;
 };
 #define LR_NO_HEAP UINT32_MAX
+
+#define LR_MAX_CLOSERS 8
 
 /* The ready queue and the sleepers' arrays double as they fill and, above
  * this size, halve when a quarter full and go when empty: memory follows a
@@ -162,7 +172,13 @@ struct lr_runtime {
   int sigint_handled;    /* SIGINT presses already acted upon */
   volatile int interrupted;  /* a SIGINT cancelled the root task */
   lr_task *root;         /* task Ctrl-C cancels, if any */
-  int handles_open;
+
+  /* subsystems' shutdown (runtime.c: lr__add_closer), last added first */
+  struct lr_closer {
+    void (*fn)(lr_runtime *rt, void *ud);
+    void *ud;
+  } closers[LR_MAX_CLOSERS];
+  int nclosers;
 
   int cancel_ref;        /* the cancellation error object */
 
@@ -226,7 +242,7 @@ lr_task *lr__totask(lua_State *L, lr_runtime *rt, int idx);  /* the task at idx,
 void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t);
 lr_task *lr__live_at(lr_runtime *rt, size_t i);  /* 1 <= i <= rt->nlive */
 void lr__wake(lr_runtime *rt, lr_task *t, int why);
-int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, int cleanup,
+int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, const lr_wait_kind *kind,
              void *data, lua_KContext ctx, lua_KFunction k);
 void lr__cleanup(lr_runtime *rt, lr_task *t);
 /* Called on waking (and before waiting): raises if t was cancelled (or
@@ -254,7 +270,7 @@ uint64_t lr__now_ns(lr_runtime *rt);
 size_t lr__overdue(lr_runtime *rt);
 int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s);
 void lr__timer_remove(lr_runtime *rt, lr_task *t);
-void lr__sleep_cleanup(lr_runtime *rt, lr_task *t);
+void lr__timers_open(void);  /* registers the sleep, yield and blocking_sleep kinds */
 int lr__virtual_advance(lr_runtime *rt);
 void lr__set_virtual_time(lr_runtime *rt);
 extern const luaL_Reg lr__timer_funcs[];

@@ -642,7 +642,7 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
     nargs = lua_gettop(co) - 1;
   }
   if (rt->oom == 2 && t == rt->root) rt->oom = 1;  /* it got its turn: the queue is in order again */
-  t->cleanup = LR_C_NONE;  /* what it was woken with is its continuation's now */
+  t->wait = 0;  /* what it was woken with is its continuation's now */
   t->state = LR_RUNNING;
   lr_task *prev_cur = rt->current;
   lua_State *prev_run = rt->running;
@@ -721,7 +721,7 @@ void lr__resume(lr_runtime *rt, lr_task *t) {
 void lr__wake(lr_runtime *rt, lr_task *t, int why) {
   if (t->state != LR_WAITING) return;
   if (rt->trace) lr__trace(rt, LR_EV_WAKE, t, 0);
-  /* t->cleanup stays until it runs: if it never does (out of memory at
+  /* t->wait stays until its cleanup runs: if it never does (out of memory at
    * shutdown), the runtime's close still lets go of what it was given */
   t->wake = why;
   t->state = LR_READY;
@@ -729,11 +729,11 @@ void lr__wake(lr_runtime *rt, lr_task *t, int why) {
   if (rt->polling) uv_stop(&rt->loop);  /* let the driver run it now */
 }
 
-int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, int what, int cleanup,
+int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, const lr_wait_kind *kind,
              void *data, lua_KContext ctx, lua_KFunction k) {
-  if (rt->trace) lr__trace(rt, LR_EV_PARK, t, what);
+  if (rt->trace) lr__trace(rt, LR_EV_PARK, t, kind->id);
   t->state = LR_WAITING;
-  t->cleanup = cleanup;
+  t->wait = kind->id;
   t->park_data = data;
   t->wake = LR_WAKE_OK;
   return lua_yieldk(L, 0, ctx, k);
@@ -801,6 +801,11 @@ static void group_cleanup(lr_runtime *rt, lr_task *t) {
 
 /* Called by a continuation: let go of the group if the cleanup has not;
  * returns the first child that failed (NULL if none, or if abandoned). */
+static void wait_for_cleanup(lr_runtime *rt, lr_task *t);
+static lr_wait_kind gather_kind = {"gather", NULL, group_cleanup, 0};
+static lr_wait_kind wait_kind = {"wait", NULL, group_cleanup, 0};
+static lr_wait_kind wait_for_kind = {"wait", NULL, wait_for_cleanup, 0};
+
 static lr_task *group_done(lr_task *t) {
   lr_group *g = t->park_data;
   if (!g) return NULL;
@@ -898,7 +903,7 @@ static int l_waitall(lua_State *L) {
     lua_pop(L, 1);
     if (!lr__finished(c)) group_watch_or_raise(L, "gather", g, c);
   }
-  return lr__park(L, rt, t, LR_W_GATHER, LR_C_GROUP, g, (lua_KContext)g, waitall_k);
+  return lr__park(L, rt, t, &gather_kind, g, (lua_KContext)g, waitall_k);
 }
 
 /* c is the task at stack index 1 */
@@ -940,7 +945,7 @@ static int t_wait(lua_State *L) {
     return luaL_error(L, "wait: cannot wait here (inside a metamethod or a C function that cannot yield)");
   lr_group *g = group_new(L, "wait", t, 0);
   group_watch_or_raise(L, "wait", g, c);
-  return lr__park(L, rt, t, LR_W_WAIT, LR_C_GROUP, g, (lua_KContext)g, wait_k);
+  return lr__park(L, rt, t, &wait_kind, g, (lua_KContext)g, wait_k);
 }
 
 /* core.wait_for(task, seconds) -> true if the task finished in time, false
@@ -980,20 +985,14 @@ static int l_wait_for(lua_State *L) {
     group_leave(g);
     return luaL_error(L, "timeout: not enough memory");
   }
-  return lr__park(L, rt, t, LR_W_WAIT, LR_C_WAIT_FOR, g, (lua_KContext)g, wait_for_k);
+  return lr__park(L, rt, t, &wait_for_kind, g, (lua_KContext)g, wait_for_k);
 }
-
-static const lr_cleanup_fn cleanups[] = {
-  [LR_C_SLEEP] = lr__sleep_cleanup, [LR_C_GROUP] = group_cleanup,
-  [LR_C_WAIT_FOR] = wait_for_cleanup, [LR_C_FETCH] = lr__fetch_cleanup,
-  [LR_C_SEMAPHORE] = lr__semaphore_cleanup, [LR_C_OFFLOAD] = lr__offload_cleanup
-};
 
 /* Run a parked task's cleanup, if it has one left. */
 void lr__cleanup(lr_runtime *rt, lr_task *t) {
-  int c = t->cleanup;
-  t->cleanup = LR_C_NONE;
-  if (c != LR_C_NONE) cleanups[c](rt, t);
+  const lr_wait_kind *k = lr__wait_kind(t->wait);
+  t->wait = 0;
+  if (k && k->cleanup) k->cleanup(rt, t);
 }
 
 /* task:cancelling() -> true once cancel() was called on it */
@@ -1152,6 +1151,9 @@ const luaL_Reg lr__task_funcs[] = {
 };
 
 void lr__task_open(lua_State *L, lr_runtime *rt) {
+  lr__wait_kind_register(&gather_kind);
+  lr__wait_kind_register(&wait_kind);
+  lr__wait_kind_register(&wait_for_kind);
   if (lua_getfield(L, LUA_REGISTRYINDEX, EXTRAS_KEY) != LUA_TTABLE) {
     lua_newtable(L);
     lua_pushliteral(L, "k");

@@ -230,7 +230,6 @@ void lr__set_virtual_time(lr_runtime *rt) {
 void lr__timers_init(lr_runtime *rt) {
   uv_timer_init(&rt->loop, &rt->timer);
   rt->timer.data = rt;
-  rt->handles_open++;
   rt->t0 = uv_hrtime();
 }
 
@@ -289,7 +288,17 @@ void lr__timer_remove(lr_runtime *rt, lr_task *t) {
   arm(rt);
 }
 
-void lr__sleep_cleanup(lr_runtime *rt, lr_task *t) { lr__timer_remove(rt, t); }
+static void sleep_cleanup(lr_runtime *rt, lr_task *t) { lr__timer_remove(rt, t); }
+
+static lr_wait_kind sleep_kind = {"sleep", NULL, sleep_cleanup, 0};
+static lr_wait_kind yield_kind = {"yield", NULL, NULL, 0};  /* sleep(0): only for the trace */
+static lr_wait_kind blocking_sleep_kind = {"blocking_sleep", "sleep", NULL, 0};
+
+void lr__timers_open(void) {
+  lr__wait_kind_register(&sleep_kind);
+  lr__wait_kind_register(&yield_kind);
+  lr__wait_kind_register(&blocking_sleep_kind);
+}
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
@@ -311,13 +320,13 @@ static int l_sleep(lua_State *L) {
     return luaL_error(L, "sleep: cannot wait here (inside a metamethod or a C function that cannot yield)");
   if (s == 0) {
     /* back of the ready queue: the driver polls the loop before it gets there */
-    if (rt->trace) lr__trace(rt, LR_EV_PARK, t, LR_W_YIELD);
+    if (rt->trace) lr__trace(rt, LR_EV_PARK, t, yield_kind.id);
     t->state = LR_WAITING;
     lr__wake(rt, t, LR_WAKE_OK);
     return lua_yieldk(L, 0, 0, sleep_k);
   }
   if (!isinf(s) && lr__timer_add(rt, t, s) != 0) return luaL_error(L, "sleep: not enough memory");
-  return lr__park(L, rt, t, LR_W_SLEEP, LR_C_SLEEP, NULL, 0, sleep_k);
+  return lr__park(L, rt, t, &sleep_kind, NULL, 0, sleep_k);
 }
 
 /* blocking_sleep(seconds): stop the whole program (every task, the loop) for
@@ -326,11 +335,11 @@ static int l_blocking_sleep(lua_State *L) {
   lua_Number s = check_seconds(L, 1, 0);
   lr_runtime *rt = lr__runtime(L);
   size_t ready = rt->rq_len;
-  uint64_t began = lr__block_begin(L, rt, LR_W_BLOCKING_SLEEP);
+  uint64_t began = lr__block_begin(L, rt, &blocking_sleep_kind);
   if (rt->virtual_time) {
     double ns = s * 1e9;
     rt->vnow = ns >= (double)(UINT64_MAX - rt->vnow) ? UINT64_MAX : rt->vnow + (uint64_t)ns;
-    lr__block_end(L, rt, LR_W_BLOCKING_SLEEP, began, ready);
+    lr__block_end(L, rt, &blocking_sleep_kind, began, ready);
     return 0;
   }
   int seen = (int)lr__sigint_count;
@@ -349,7 +358,7 @@ static int l_blocking_sleep(lua_State *L) {
     }
     ts = rem;
   }
-  lr__block_end(L, rt, LR_W_BLOCKING_SLEEP, began, ready);
+  lr__block_end(L, rt, &blocking_sleep_kind, began, ready);
   return 0;
 }
 

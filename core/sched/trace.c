@@ -8,10 +8,6 @@
 
 #include "lr.h"
 
-static const char *const what_names[] = {
-  "", "sleep", "yield", "gather", "wait", "fetch", "semaphore", "offload",
-  "blocking_sleep", "blocking_fetch"
-};
 static const char *const kind_names[] = {
   "spawn", "run", "stop", "park", "wake", "end", "block", "unblock"
 };
@@ -196,7 +192,7 @@ static int l_trace_data(lua_State *L) {
     lua_pushstring(L, kind_names[e->kind]);
     lua_rawseti(L, -3, i + 1);
     if (e->kind == LR_EV_PARK || e->kind == LR_EV_BLOCK || e->kind == LR_EV_UNBLOCK)
-      lua_pushstring(L, what_names[e->aux < sizeof what_names / sizeof *what_names ? e->aux : 0]);
+      lua_pushstring(L, lr__wait_kind(e->aux) ? lr__wait_kind(e->aux)->name : "");
     else if (e->kind == LR_EV_END)
       lua_pushstring(L, state_names[e->aux < 7 ? e->aux : 0]);
     else
