@@ -770,10 +770,9 @@ static void build_headers(lua_State *L, int t, const char *s, size_t len) {
 }
 
 /* If the table at idx is a response whose headers wait in their raw block,
- * builds r.headers and r.header_list now.  Code that walks tables raw
- * (lua_next: json_encode, offload) calls this first, so that it sees a
- * response as it always looked. */
-void lr__response_settle(lua_State *L, int idx) {
+ * builds r.headers and r.header_list now (also its metatable's __lr_settle,
+ * which raw walkers call: lr__settle). */
+static void response_settle(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   if (lua_rawgetp(L, idx, &raw_headers_key) != LUA_TSTRING) {
     lua_pop(L, 1);
@@ -1005,7 +1004,7 @@ static int r_index(lua_State *L) {
   lua_settop(L, 2);
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL || !is_header_field(L, 2)) return 1;
-  lr__response_settle(L, 1);
+  response_settle(L, 1);
   lua_pushvalue(L, 2);
   lua_rawget(L, 1);
   return 1;
@@ -1016,7 +1015,7 @@ static int r_index(lua_State *L) {
 static int r_newindex(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 3);
-  if (is_header_field(L, 2)) lr__response_settle(L, 1);
+  if (is_header_field(L, 2)) response_settle(L, 1);
   lua_rawset(L, 1);
   return 0;
 }
@@ -1033,7 +1032,7 @@ static int r_next(lua_State *L) {
  * block's private key) */
 static int r_pairs(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  lr__response_settle(L, 1);
+  response_settle(L, 1);
   lua_pushcfunction(L, r_next);
   lua_pushvalue(L, 1);
   lua_pushnil(L);
@@ -1092,6 +1091,11 @@ static int l_fetch_config(lua_State *L) {
   return 1;
 }
 
+static int r_settle(lua_State *L) {
+  response_settle(L, 1);
+  return 0;
+}
+
 static void open_metatables(lua_State *L) {
   if (luaL_newmetatable(L, RESPONSE_MT)) {
     lua_createtable(L, 0, 1);
@@ -1105,6 +1109,8 @@ static void open_metatables(lua_State *L) {
     lua_setfield(L, -2, "__pairs");
     lua_pushcfunction(L, r_tostring);
     lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, r_settle);
+    lua_setfield(L, -2, "__lr_settle");
   }
   lua_pop(L, 1);
   if (luaL_newmetatable(L, HEADERS_MT)) {

@@ -21,7 +21,5 @@ long lr__default_connections(void);
 /* fetch.c */
 extern const luaL_Reg lr__fetch_funcs[];
 void lr__fetch_open(lua_State *L);
-/* builds a response's lazy fields (headers) before a raw walk of it */
-void lr__response_settle(lua_State *L, int idx);
 
 #endif

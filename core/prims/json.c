@@ -432,7 +432,7 @@ static int enc_table(enc *e, int idx, json_t *parent, const char *k, size_t kn, 
   lua_State *L = e->L;
   if (depth >= MAX_DEPTH) return enc_fail(e, "%s", "table nested too deeply (a cycle?)");
   if (!lua_checkstack(L, 8)) return enc_fail(e, "%s", "table nested too deeply");
-  lr__response_settle(L, idx);  /* a response encodes with its headers */
+  lr__settle(L, idx);  /* a response encodes with its headers */
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {

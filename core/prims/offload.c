@@ -67,7 +67,7 @@ static const char *put(lua_State *L, sbuf *b, int idx, int depth) {
     case LUA_TTABLE: {
       if (depth >= MAX_DEPTH) return "tables nested too deeply (a cycle?)";
       if (!lua_checkstack(L, 12)) return "tables nested too deeply";
-      lr__response_settle(L, idx);  /* a response travels with its headers */
+      lr__settle(L, idx);  /* a response travels with its headers */
       tag = '{';
       if (sb_add(b, &tag, 1)) return OOM;
       lua_pushnil(L);
