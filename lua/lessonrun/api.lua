@@ -238,7 +238,7 @@ function M.fetch_all(urls, opts)
   local bad, limit, progress, fopts = fetch_all_args(urls, opts)
   if bad then error(bad, 2) end
   -- `limit` workers, each taking the next URL: a task per worker rather than
-  -- per URL (10,000 URLs cost 100 coroutines, not 10,000)
+  -- per URL, so memory follows the limit, not the number of URLs
   local fetch, n, nexti, done, out = core.fetch, #urls, 0, 0, {}
   local function worker()
     while nexti < n do
