@@ -300,43 +300,6 @@ static inline void small_free(lr_alloc *a, void *p, size_t cls) {
 
 #define CLASS(n) (((n) + GRAIN - 1) / GRAIN - 1)
 
-/* Big blocks get mappings of their own (the sleepers' ring from malloc, past
- * M_MMAP_THRESHOLD; the Lua heap's below); ask for huge pages on the whole
- * mapping: a part would split it, and mremap (growing without copying)
- * refuses a split mapping. */
-void *lr__advise_huge(void *p, size_t n) {
-#ifdef MADV_HUGEPAGE
-  if (p && n >= 2 * HUGE_PAGE) {
-    uintptr_t b = (uintptr_t)p & ~(uintptr_t)4095;
-    uintptr_t e = ((uintptr_t)p + n + 4095) & ~(uintptr_t)4095;
-    madvise((void *)b, e - b, MADV_HUGEPAGE);
-  }
-#endif
-  return p;
-}
-
-/* Halve a ring of cap elements of `size` bytes that holds len <= cap / 4
- * of them from *head on, in place: its elements move below cap / 2, then
- * realloc shrinks the block (a mapping: mremap, no copy, no second block
- * resident).  Frees it if len is 0.  Updates *head, returns the block. */
-void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t cap) {
-  size_t half = cap / 2, h = *head;
-  char *r = ring;
-  *head = 0;
-  if (len == 0) { free(ring); return NULL; }
-  if (h + len > cap) {          /* wrapped: the part up to the end moves down to end at half */
-    size_t s = cap - h;
-    memmove(r + (half - s) * size, r + h * size, s * size);
-    *head = half - s;
-  } else if (h + len > half) {  /* in one piece, above half: to the front */
-    memmove(r, r + h * size, len * size);
-  } else {
-    *head = h;
-  }
-  char *n = realloc(r, half * size);
-  return n ? n : r;  /* (if not, the old block still holds the ring) */
-}
-
 /* The Lua heap's big blocks (a big table's slots, a long string): each is a
  * mapping of its own, so growing one is an mremap (no copy into fresh
  * pages), and its new pages are populated at once, as Lua writes every byte

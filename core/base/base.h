@@ -1,4 +1,4 @@
-/* base: what every layer may use; calls nothing above it (the allocator, dl, the embedded files). */
+/* base: what every layer may use; calls nothing above it (the allocator, rings, dl, the embedded files). */
 #ifndef LR_BASE_H
 #define LR_BASE_H
 
@@ -16,9 +16,30 @@ typedef struct lr_alloc lr_alloc;
 lr_alloc *lr__alloc_new(void);
 void lr__alloc_free(lr_alloc *a);
 void *lr__alloc(void *ud, void *ptr, size_t osize, size_t nsize);
-void *lr__advise_huge(void *p, size_t n);  /* madvise(MADV_HUGEPAGE) what it can; returns p */
-void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t cap);
 
+/* ring.c: a ring is four fields of its owner, T *ring and size_t head, len,
+ * cap; element i (from the head) is ring[(head + i) % cap].  Both helpers
+ * keep every element's offset from the head, so an index kept as "offset
+ * from the head" (the FIFO lane's heap_idx - fifo_base) stays right, and
+ * neither reads or writes the elements otherwise.  The owner decides when:
+ *   grow before a push that may not fit (the ready queue: room for every
+ *   live task at spawn; the FIFO lane: when len == cap, need = len + 1):
+ *     T *r = lr__ring_grow(o->ring, sizeof *r, o->head, o->len, &o->cap, need);
+ *     if (!r) return -1;  (nothing changed)
+ *     o->ring = r;
+ *   shrink after a pop, once len <= cap / 4 and the ring is worth it (the
+ *   ready queue also keeps room for its live tasks):
+ *     o->ring = lr__ring_shrink(o->ring, sizeof *o->ring, &o->head, o->len, &o->cap);
+ */
+/* Room for need elements: cap becomes the least 256 * 2^k (or cap * 2^k)
+ * >= need.  Returns the ring (moved, perhaps), or NULL when out of memory
+ * with the old ring and cap untouched; the ring itself when need <= cap. */
+void *lr__ring_grow(void *ring, size_t size, size_t head, size_t len, size_t *cap, size_t need);
+/* Halve a ring holding len <= cap / 4 elements, in place; frees it (NULL,
+ * cap 0) when len is 0.  Updates head and cap; never fails. */
+void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t *cap);
+/* madvise(MADV_HUGEPAGE) a big block (2 huge pages or more); returns p, NULL too */
+void *lr__advise_huge(void *p, size_t n);
 
 /* stdfds.c: 0-2 on /dev/null where closed */
 void lr__std_fds_open(void);

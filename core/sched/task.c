@@ -46,8 +46,7 @@ lr_task *lr__rq_pop(lr_runtime *rt) {
   /* (never below the live tasks, nor gone while any is live: rq_reserve) */
   if (rt->rq_len <= rt->rq_cap / 4 && rt->nlive <= rt->rq_cap / 2 && (rt->rq_len || !rt->nlive) &&
       rt->rq_cap * sizeof *rt->rq > LR_SHRINK_BYTES) {
-    rt->rq = lr__ring_shrink(rt->rq, sizeof *rt->rq, &rt->rq_head, rt->rq_len, rt->rq_cap);
-    rt->rq_cap = rt->rq ? rt->rq_cap / 2 : 0;
+    rt->rq = lr__ring_shrink(rt->rq, sizeof *rt->rq, &rt->rq_head, rt->rq_len, &rt->rq_cap);
   }
   return t;
 }

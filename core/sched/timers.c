@@ -110,8 +110,7 @@ static void fifo_pop(lr_runtime *rt) {
   rt->fifo_base++;
   if (rt->fifo_len <= rt->fifo_cap / 4 && rt->fifo_cap * sizeof *rt->fifo > LR_SHRINK_BYTES) {
     /* (positions count from the head: they stay right) */
-    rt->fifo = lr__ring_shrink(rt->fifo, sizeof *rt->fifo, &rt->fifo_head, rt->fifo_len, rt->fifo_cap);
-    rt->fifo_cap = rt->fifo ? rt->fifo_cap / 2 : 0;
+    rt->fifo = lr__ring_shrink(rt->fifo, sizeof *rt->fifo, &rt->fifo_head, rt->fifo_len, &rt->fifo_cap);
   }
 }
 
