@@ -41,6 +41,15 @@ void *lr__ring_shrink(void *ring, size_t size, size_t *head, size_t len, size_t 
 /* madvise(MADV_HUGEPAGE) a big block (2 huge pages or more); returns p, NULL too */
 void *lr__advise_huge(void *p, size_t n);
 
+/* json_quote.c: UTF-8 and JSON strings without jansson */
+/* length of the valid UTF-8 sequence at s (n bytes left), or 0: no overlongs,
+ * no surrogates, nothing past U+10FFFF */
+size_t lr__utf8_len(const unsigned char *s, size_t n);
+char *lr__utf8_put(char *d, unsigned long cp);  /* writes cp's UTF-8 at d; returns the end */
+/* s[0..n) as a quoted JSON string in dst (LR_JSON_QUOTE_MAX(n) bytes); 0 on invalid UTF-8 unless replace */
+size_t lr__json_quote(char *dst, const char *s, size_t n, int replace, size_t *bad);
+#define LR_JSON_QUOTE_MAX(n) (6 * (n) + 2)
+
 /* stdfds.c: 0-2 on /dev/null where closed */
 void lr__std_fds_open(void);
 

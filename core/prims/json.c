@@ -26,106 +26,6 @@
 #define MAX_DEPTH 1000          /* deeper nesting is refused both ways (no C stack overflow) */
 #define EXACT_INT 9007199254740992.0  /* 2^53: every integer up to it is a double */
 
-/* ---- UTF-8 ------------------------------------------------------------------ */
-
-/* Kept here for the server's echo, which must show any bytes as JSON
- * (invalid UTF-8 as U+FFFD) where jansson would refuse the string, and to
- * name the byte when jansson refuses one. */
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0: no
- * overlongs, no surrogates, nothing past U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  if (c < 0x80) return 1;
-  size_t len;
-  unsigned lo = 0x80, hi = 0xBF;  /* bounds of the second byte */
-  if (c >= 0xC2 && c <= 0xDF) len = 2;
-  else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else return 0;
-  if (n < len || s[1] < lo || s[1] > hi) return 0;
-  for (size_t i = 2; i < len; i++)
-    if ((s[i] & 0xC0) != 0x80) return 0;
-  return len;
-}
-
-static char *put_utf8(char *d, unsigned long cp) {
-  if (cp < 0x80) {
-    *d++ = (char)cp;
-  } else if (cp < 0x800) {
-    *d++ = (char)(0xC0 | (cp >> 6));
-    *d++ = (char)(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    *d++ = (char)(0xE0 | (cp >> 12));
-    *d++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-    *d++ = (char)(0x80 | (cp & 0x3F));
-  } else {
-    *d++ = (char)(0xF0 | (cp >> 18));
-    *d++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-    *d++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-    *d++ = (char)(0x80 | (cp & 0x3F));
-  }
-  return d;
-}
-
-/* Writes s[0..n) as a quoted JSON string to dst (room for
- * LR_JSON_QUOTE_MAX(n) bytes) and returns its length.  Invalid UTF-8 becomes
- * U+FFFD when replace is set; otherwise it returns 0 with its offset in *bad. */
-size_t lr__json_quote(char *dst, const char *s, size_t n, int replace, size_t *bad) {
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *p = (const unsigned char *)s;
-  char *d = dst;
-  *d++ = '"';
-  for (size_t i = 0; i < n;) {
-    unsigned c = p[i];
-    if (c >= 0x80) {
-      size_t len = utf8_len(p + i, n - i);
-      if (len == 0) {
-        if (!replace) {
-          if (bad) *bad = i;
-          return 0;
-        }
-        d = put_utf8(d, 0xFFFD);
-        i++;
-        continue;
-      }
-      memcpy(d, p + i, len);
-      d += len;
-      i += len;
-      continue;
-    }
-    i++;
-    if (c == '"' || c == '\\') {
-      *d++ = '\\';
-      *d++ = (char)c;
-    } else if (c >= 0x20) {
-      *d++ = (char)c;
-    } else {
-      *d++ = '\\';
-      switch (c) {
-        case '\b': *d++ = 'b'; break;
-        case '\f': *d++ = 'f'; break;
-        case '\n': *d++ = 'n'; break;
-        case '\r': *d++ = 'r'; break;
-        case '\t': *d++ = 't'; break;
-        default:
-          memcpy(d, "u00", 3);
-          d[3] = hex[c >> 4];
-          d[4] = hex[c & 15];
-          d += 5;
-      }
-    }
-  }
-  *d++ = '"';
-  return (size_t)(d - dst);
-}
-
 /* Integral and exact as a double, so an integer both ways; -0.0 stays a
  * float, whose sign an integer would lose. */
 static int as_integer(double x) {
@@ -220,7 +120,7 @@ static const char *nul_stand_in(lua_State *L, const char *s, size_t len, char nu
   for (unsigned long cp = 0xFDD0; cp <= 0xFDEF; cp++) {
     char hex[5];
     snprintf(hex, sizeof hex, "%04lX", cp);
-    put_utf8(nul, cp);
+    lr__utf8_put(nul, cp);
     int held = memmem(s, len, nul, 3) != NULL;
     for (size_t i = 0; !held && i + 4 <= len; i++) held = strncasecmp(s + i, hex, 4) == 0;
     if (held) continue;
@@ -392,7 +292,7 @@ static int enc_fail(enc *e, const char *fmt, const char *arg) {
 static int enc_refused(enc *e, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   for (size_t i = 0; i < n;) {
-    size_t len = utf8_len(p + i, n - i);
+    size_t len = lr__utf8_len(p + i, n - i);
     if (!len) {
       char at[32];
       snprintf(at, sizeof at, "%zu", i + 1);

@@ -39,9 +39,6 @@ extern const luaL_Reg lr__term_funcs[];
 /* json.c */
 int lr__json_decode(lua_State *L, const char *s, size_t len);
 int lr__json_encode(lua_State *L, int idx, char *errbuf, size_t errlen);
-/* s[0..n) as a quoted JSON string in dst (LR_JSON_QUOTE_MAX(n) bytes); 0 on invalid UTF-8 unless replace */
-size_t lr__json_quote(char *dst, const char *s, size_t n, int replace, size_t *bad);
-#define LR_JSON_QUOTE_MAX(n) (6 * (n) + 2)
 extern const luaL_Reg lr__json_funcs[];
 
 #endif

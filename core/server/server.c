@@ -35,6 +35,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "base/buf.h"
+#include "base/heap.h"
 #include "base/mhd_api.h"
 
 #include "lr.h"
@@ -81,11 +83,9 @@ struct lr_delay {
 typedef struct {
   char *uri;                /* raw request target, with the query string */
   const char *uri_end;      /* where MHD's copy of it ends in its read buffer */
-  char *body;
-  size_t len, cap;
+  lr_buf body;              /* at most MAX_BODY bytes (err LR_BUF_FULL past it) */
   unsigned seen : 1;        /* the headers-only first call is done */
   unsigned suspended : 1;   /* /delay: its timer has been asked for */
-  unsigned too_big : 1;
   uint64_t due;             /* /delay: when it may be answered (uv_hrtime) */
 } lr_req;
 
@@ -96,7 +96,8 @@ static void resume(lr_delay *d) {
   free(d);
 }
 
-static int due_before(const lr_delay *a, const lr_delay *b) { return a->due < b->due; }
+#define DUE_BEFORE(x, y) ((*(x))->due < (*(y))->due)
+LR_HEAP_DEFINE(delays, lr_delay *, DUE_BEFORE, LR_HEAP_UNTRACKED)
 
 static int heap_push(lr_server *s, lr_delay *d) {
   if (s->heap_len == s->heap_cap) {
@@ -106,27 +107,13 @@ static int heap_push(lr_server *s, lr_delay *d) {
     s->heap = h;
     s->heap_cap = cap;
   }
-  size_t i = s->heap_len++;
-  while (i > 0 && due_before(d, s->heap[(i - 1) / 2])) {
-    s->heap[i] = s->heap[(i - 1) / 2];
-    i = (i - 1) / 2;
-  }
-  s->heap[i] = d;
+  delays_push(s->heap, &s->heap_len, d);
   return 0;
 }
 
 static lr_delay *heap_pop(lr_server *s) {
-  lr_delay *top = s->heap[0], *last = s->heap[--s->heap_len];
-  size_t i = 0, n = s->heap_len;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && due_before(s->heap[c + 1], s->heap[c])) c++;
-    if (!due_before(s->heap[c], last)) break;
-    s->heap[i] = s->heap[c];
-    i = c;
-  }
-  if (n) s->heap[i] = last;
+  lr_delay *top = s->heap[0];
+  delays_remove(s->heap, &s->heap_len, 0);
   return top;
 }
 
@@ -207,50 +194,25 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
  * may hold invalid UTF-8 (shown as U+FFFD), which jansson refuses.  An
  * allocation failure marks the writer failed; the caller then answers 500. */
 typedef struct {
-  char *buf;
-  size_t len, cap;
-  int failed;
+  lr_buf b;                 /* no room: its p is malloc'd, handed to MHD */
   int indent;
   int first;                /* no member yet in the innermost object or list */
 } jw;
 
-static char *jw_room(jw *w, size_t n) {
-  if (w->failed) return NULL;
-  if (w->cap - w->len < n) {
-    size_t cap = w->cap ? w->cap : 512;
-    while (cap - w->len < n) {
-      if (cap > SIZE_MAX / 2) {
-        w->failed = 1;
-        return NULL;
-      }
-      cap *= 2;
-    }
-    char *b = realloc(w->buf, cap);
-    if (!b) {
-      w->failed = 1;
-      return NULL;
-    }
-    w->buf = b;
-    w->cap = cap;
-  }
-  return w->buf + w->len;
-}
+#define JW_INIT {LR_BUF_INIT, 0, 0}
 
-static void jw_raw(jw *w, const char *s, size_t n) {
-  char *d = jw_room(w, n);
-  if (!d) return;
-  memcpy(d, s, n);
-  w->len += n;
-}
+static void jw_fail(jw *w) { w->b.err = LR_BUF_NOMEM; }
+
+static void jw_raw(jw *w, const char *s, size_t n) { (void)lr__buf_add(&w->b, s, n); }
 
 /* A string value; invalid UTF-8 shows as U+FFFD (the echo must stay JSON). */
 static void jw_str(jw *w, const char *s, size_t n) {
   if (n > (SIZE_MAX - 2) / 6) {
-    w->failed = 1;
+    jw_fail(w);
     return;
   }
-  char *d = jw_room(w, LR_JSON_QUOTE_MAX(n));
-  if (d) w->len += lr__json_quote(d, s, n, 1, NULL);
+  char *d = lr__buf_room(&w->b, LR_JSON_QUOTE_MAX(n));
+  if (d) lr__buf_commit(&w->b, lr__json_quote(d, s, n, 1, NULL));
 }
 
 static void jw_newline(jw *w) {
@@ -293,13 +255,13 @@ static void jw_kstr(jw *w, const char *k, const char *v) {
 static enum MHD_Result send_json_h(struct MHD_Connection *c, unsigned status, jw *w,
                                    const char *name, const char *value) {
   jw_raw(w, "\n", 1);  /* curl output then ends a line */
-  if (w->failed) {
-    free(w->buf);
+  if (w->b.err) {
+    lr__buf_free(&w->b);
     return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
   }
-  struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(w->len, w->buf, free);
+  struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(w->b.len, w->b.p, free);
   if (!r) {
-    free(w->buf);
+    lr__buf_free(&w->b);
     return MHD_NO;
   }
   if (name && MHD_add_response_header(r, name, value) != MHD_YES) {
@@ -314,7 +276,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, jw *
 }
 
 static jw error_json(const char *msg) {
-  jw w = {0};
+  jw w = JW_INIT;
   jw_open(&w, '{');
   jw_kstr(&w, "error", msg);
   jw_close(&w, '}');
@@ -418,7 +380,7 @@ static void jw_headers(jw *w, kv_list *l) {
     if (!name || !joined) {
       free(name);
       free(joined);
-      w->failed = 1;
+      jw_fail(w);
       return;
     }
     int up = 1;
@@ -447,7 +409,7 @@ static void jw_headers(jw *w, kv_list *l) {
 static void jw_values(jw *w, struct MHD_Connection *c, enum MHD_ValueKind kind) {
   kv_list l = {0};
   MHD_get_connection_values_n(c, kind, add_kv, &l);
-  if (l.failed) w->failed = 1;
+  if (l.failed) jw_fail(w);
   else if (kind == MHD_HEADER_KIND) jw_headers(w, &l);
   else jw_args(w, &l);
   free(l.v);
@@ -466,14 +428,14 @@ static void client_ip(struct MHD_Connection *c, char *buf, size_t n) {
 /* A body that is not UTF-8 shows as a base64 data URL, as in httpbin. */
 static void jw_body(jw *w, const char *b, size_t n) {
   size_t bad;
-  char *d = n <= (SIZE_MAX - 2) / 6 ? jw_room(w, LR_JSON_QUOTE_MAX(n)) : NULL;
+  char *d = n <= (SIZE_MAX - 2) / 6 ? lr__buf_room(&w->b, LR_JSON_QUOTE_MAX(n)) : NULL;
   if (!d) {
-    w->failed = 1;
+    jw_fail(w);
     return;
   }
   size_t q = lr__json_quote(d, b, n, 0, &bad);
   if (q) {
-    w->len += q;
+    lr__buf_commit(&w->b, q);
     return;
   }
   static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -493,7 +455,7 @@ static void jw_body(jw *w, const char *b, size_t n) {
 /* {"args", "headers", "origin", "url", "method"} and, for /anything, "data". */
 static jw echo(lr_server *s, struct MHD_Connection *c, lr_req *r, const char *method,
                int with_data) {
-  jw w = {0};
+  jw w = JW_INIT;
   jw_open(&w, '{');
   jw_key(&w, "args", 4);
   jw_values(&w, c, MHD_GET_ARGUMENT_KIND);
@@ -501,7 +463,7 @@ static jw echo(lr_server *s, struct MHD_Connection *c, lr_req *r, const char *me
   jw_values(&w, c, MHD_HEADER_KIND);
   if (with_data) {
     jw_key(&w, "data", 4);
-    jw_body(&w, r->body ? r->body : "", r->len);
+    jw_body(&w, r->body.p ? r->body.p : "", r->body.len);
   }
   char ip[INET6_ADDRSTRLEN + 8];
   client_ip(c, ip, sizeof ip);
@@ -520,7 +482,7 @@ static jw echo(lr_server *s, struct MHD_Connection *c, lr_req *r, const char *me
     jw_str(&w, url, n);
     free(url);
   } else {
-    w.failed = 1;
+    jw_fail(&w);
   }
   jw_kstr(&w, "method", method);
   jw_close(&w, '}');
@@ -684,7 +646,7 @@ static enum MHD_Result status(struct MHD_Connection *c, const char *arg) {
   const char *reason = MHD_get_reason_phrase_for((unsigned)code);
   char num[8];
   snprintf(num, sizeof num, "%u", (unsigned)code);
-  jw w = {0};
+  jw w = JW_INIT;
   jw_open(&w, '{');
   jw_key(&w, "status", 6);
   jw_raw(&w, num, strlen(num));
@@ -730,12 +692,12 @@ static enum MHD_Result route(lr_server *s, struct MHD_Connection *c, lr_req *r, 
     return send_echo(s, c, r, method, 0);
   }
   if (wants_body(url)) {
-    if (r->too_big) return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than 1 MiB");
+    if (r->body.err == LR_BUF_FULL) return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than 1 MiB");
     return send_echo(s, c, r, method, 1);
   }
   if (strcmp(url, "/headers") == 0) {
     if (!is_get(method)) return not_allowed(c);
-    jw w = {0};
+    jw w = JW_INIT;
     jw_open(&w, '{');
     jw_key(&w, "headers", 7);
     jw_values(&w, c, MHD_HEADER_KIND);
@@ -751,23 +713,10 @@ static enum MHD_Result route(lr_server *s, struct MHD_Connection *c, lr_req *r, 
   return send_error(c, MHD_HTTP_NOT_FOUND, msg);
 }
 
+/* 0 when out of memory; a body past MAX_BODY is read and dropped (the
+ * answer is then 413). */
 static int keep_body(lr_req *r, const char *data, size_t n) {
-  if (r->too_big || r->len + n > MAX_BODY) {
-    r->too_big = 1;
-    return 1;
-  }
-  if (r->len + n + 1 > r->cap) {
-    size_t cap = r->cap ? r->cap : 1024;
-    while (cap < r->len + n + 1) cap *= 2;
-    char *b = realloc(r->body, cap);
-    if (!b) return 0;
-    r->body = b;
-    r->cap = cap;
-  }
-  memcpy(r->body + r->len, data, n);
-  r->len += n;
-  r->body[r->len] = '\0';
-  return 1;
+  return lr__buf_add(&r->body, data, n) != LR_BUF_NOMEM;
 }
 
 typedef struct {
@@ -901,6 +850,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
     return NULL;
   }
   r->uri_end = uri + strlen(uri);
+  lr__buf_init(&r->body, NULL, 0);
+  r->body.max = MAX_BODY;
   return r;
 }
 
@@ -910,7 +861,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
   lr_req *r = *req_cls;
   if (!r) return;
   free(r->uri);
-  free(r->body);
+  lr__buf_free(&r->body);
   free(r);
   *req_cls = NULL;
 }
