@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2154  # pid is set by the caller's START_FN
 # Shared by the bash tests: counters and pass/fail reporting.
-#   . "$(dirname "$0")/lib.sh"
+#   . "$(dirname "$0")/../lib.sh"      (from a script in a folder of tests/)
 # pass NAME; fail NAME [DETAIL...]; each script prints "N passed, N failed" at
 # its end from $passed and $failed.
 passed=0

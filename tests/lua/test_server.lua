@@ -1,7 +1,7 @@
 -- serve() from Lua: argument checks, the server object (url, host, port,
 -- running, stop, <close>, __gc, tostring), two servers at once, and that the
 -- server answers while this (main) thread is blocked.
---   lessonrun tests/test_server.lua
+--   lessonrun tests/lua/test_server.lua
 local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
 local lr = h.lr
 local serve = lr.serve

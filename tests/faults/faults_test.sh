@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # faults_test.sh BADPEER -- COMMAND [ARGS...]
-# Starts the misbehaving peer (tests/badpeer.c), runs COMMAND with
+# Starts the misbehaving peer (tests/faults/badpeer.c), runs COMMAND with
 # FAULTS_PORT set to its port, stops the peer and exits with COMMAND's status.
 # The peer's stdin is a pipe from this script: if the script dies, the peer
 # sees end of file and exits too (and it stops by itself after 120 s).

@@ -10,7 +10,7 @@ do
   f:close()
 end
 
--- memstat (tests/memstat.c, built by ctest, path in $LR_MEMSTAT): malloc_trim
+-- memstat (tests/soak/memstat.c, built by ctest, path in $LR_MEMSTAT): malloc_trim
 -- and the bytes malloc'd now.  nil when the test is run by hand without it.
 local memstat_path = os.getenv("LR_MEMSTAT")
 if memstat_path and memstat_path ~= "" then

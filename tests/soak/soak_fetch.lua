@@ -3,7 +3,7 @@
 -- after the first 10,000; no descriptor, task or registry reference may be
 -- left behind.  Prints its figures ("figure: ...") for the README.
 --
--- Memory is read after collectgarbage("collect") and, through tests/memstat.c,
+-- Memory is read after collectgarbage("collect") and, through tests/soak/memstat.c,
 -- after malloc_trim(0).  Without the trim, RSS counts memory already freed
 -- that glibc keeps: with Lua's blocks on malloc (before 222578c) it grew with
 -- fragmentation for the first 30,000-100,000 fetches before it levelled off
@@ -25,7 +25,7 @@
 -- connection per later request.  So the count is compared after the server
 -- stopped, a second passed and one more request was made (to a refused port,
 -- so that it leaves nothing open); up to three such requests, 1.1 s apart.
-local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
+local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "../lua/harness.lua")
 local soak = dofile(arg[0]:match("^(.-)[^/]*$") .. "soak.lua")
 local lr = h.lr
 local core = require "lessonrun.core"

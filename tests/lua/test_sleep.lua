@@ -153,7 +153,7 @@ test("blocking_sleep stops every task, sleep only the caller", function()
   ok(woke >= 0.15, "the sleeper could only wake after blocking_sleep: " .. tostring(woke))
 end)
 
--- Regression test (tests/README.md, fixed bugs, "overdue timer"): when a task keeps the
+-- Regression test (CHANGELOG.md, fixed, "overdue timer"): when a task keeps the
 -- loop busy past another task's deadline, that task is woken only when the
 -- next timer fires (here 1.5 s later), because uv_run(UV_RUN_ONCE) runs the
 -- overdue timer and then still blocks in poll until the next one.  No

@@ -30,7 +30,7 @@ if [ "$NAME" != embed ]; then
   echo "---"
 fi
 
-. "$HERE/lib.sh"  # check, ge, in_range; counts in passed and failed
+. "$HERE/../lib.sh"  # check, ge, in_range; counts in passed and failed
 line() { sed -n "$1p" out; }
 # in_range X LO HI: LO <= X <= HI, decimals allowed
 

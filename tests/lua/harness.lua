@@ -4,6 +4,7 @@
 -- prints "N passed, N failed" and exits non-zero if anything failed.
 --
 --   local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
+--   (from another folder of tests/: .. "../lua/harness.lua")
 --   h.test("sleep(0) yields", function() h.eq(1, 1) end)
 --   h.done()
 --
@@ -13,10 +14,6 @@ local lr = rawget(_G, "lessonrun") or require "lessonrun"
 
 local H = { passed = 0, failed = 0, lr = lr }
 local only = os.getenv("TEST_ONLY")  -- run only the tests whose name has this
--- Tests named "..." reproduce a bug that is not fixed yet (see
--- tests/README.md).  They run only with LR_TESTS=known_bugs, and then alone,
--- so the other tests of a file keep their meaning meanwhile.
-local known_bugs_mode = os.getenv("LR_TESTS") == "known_bugs"
 
 -- A readable rendering of a value, tables included (one level deep is enough
 -- for messages).
@@ -105,7 +102,6 @@ end
 -- the primitives called from the main thread).
 function H.test(name, fn, opts)
   if only and not name:find(only, 1, true) then return end
-  if (name:find("[KNOWN BUG]", 1, true) ~= nil) ~= known_bugs_mode then return end
   if opts and opts.main then
     local ok, err = xpcall(fn, debug.traceback)
     if ok then

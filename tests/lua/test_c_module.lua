@@ -1,7 +1,7 @@
 -- C modules in lessonrun: the executable carries its own copy of Lua (linked
 -- in statically, for start-up) and exports Lua's C API, as lua5.4 does, so a
 -- module built the Debian way (not linked against liblua) loads and runs.
--- The module is tests/memstat.c; ctest passes its path in LR_MEMSTAT.
+-- The module is tests/soak/memstat.c; ctest passes its path in LR_MEMSTAT.
 local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
 
 local path = assert(os.getenv("LR_MEMSTAT"), "LR_MEMSTAT: the path of memstat.so")

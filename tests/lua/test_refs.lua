@@ -2,7 +2,7 @@
 -- that touches each kind (tasks that finish, fail, are cancelled; gather,
 -- settle, timeout, semaphores, fetch, offload, the REPL aside) the count is
 -- where it started.  Debug builds also abort at shutdown if it is not zero
--- (core/runtime.c), which the other tests' normal exits exercise.
+-- (core/runtime/runtime.c), which the other tests' normal exits exercise.
 local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
 local lr = h.lr
 local core = require "lessonrun.core"

@@ -12,7 +12,7 @@ LR=$(realpath "$1")
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
-. "$HERE/lib.sh"  # check, ge, in_range; counts in passed and failed
+. "$HERE/../lib.sh"  # check, ge, in_range; counts in passed and failed
 
 set +e
 "$LR" index.lua >out.txt 2>err.txt

@@ -57,7 +57,7 @@ test("gather's list form names the bad item", function()
   h.match(err, "bad item 2 of the list to 'settle'")
 end)
 
--- Regression test (tests/README.md, fixed bugs, "gather(fn, 42)"): gather spawns its
+-- Regression test (CHANGELOG.md, fixed, "gather(fn, 42)"): gather spawns its
 -- functions one by one while it checks its arguments, so the ones before
 -- the bad argument are started, and left running, although gather raised.
 test("a bad argument to gather starts nothing", function()
@@ -85,7 +85,7 @@ test("task methods check their self", function()
   t:wait()
 end)
 
--- Regression test (tests/README.md, fixed bugs, "gather(current())"): gather's misuse
+-- Regression test (CHANGELOG.md, fixed, "gather(current())"): gather's misuse
 -- error is caught in api.lua, which then cancels every task in the list,
 -- here the caller itself, so the caller dies at its next wait point.
 test("gather(current()) is an error that leaves the caller alive", function()

@@ -5,7 +5,7 @@
 # ($connection in its log): the shared multi handle multiplexes them.
 #   http2_test.sh LESSONRUN
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 LR=$(realpath "$1")
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || { echo "nginx not found: skipped"; exit 77; }

@@ -1,4 +1,4 @@
--- The Lua heap's allocator (core/alloc.c): blocks from huge-page arenas and,
+-- The Lua heap's allocator (core/base/alloc.c): blocks from huge-page arenas and,
 -- once the heap is past a few MiB, a helper thread that faults in the next
 -- pages ahead of use.  A program's results must not depend on it: the same
 -- work runs in child processes with the helper on and off (LESSONRUN_PREFAULT=0).

@@ -17,7 +17,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 P=$TMP/prefix
 
-. "$HERE/lib.sh"  # check, ge, in_range; counts in passed and failed
+. "$HERE/../lib.sh"  # check, ge, in_range; counts in passed and failed
 
 cmake --install "$BUILD" --prefix "$P" >"$TMP/install.log" 2>&1 ||
   { cat "$TMP/install.log"; echo "FAIL cmake --install"; exit 1; }
@@ -94,7 +94,7 @@ if command -v lua5.4 >/dev/null; then
 fi
 
 # ---- embed.c against the installed pkg-config file ---------------------------------
-# the .pc finds its prefix from where it lies (tests/README.md, fixed bugs,
+# the .pc finds its prefix from where it lies (CHANGELOG.md, fixed,
 # "lessonrun.pc prefix"), so it must point into $P, not the configure-time prefix
 cflags=$(pkg-config --cflags --libs lessonrun)
 check "the installed lessonrun.pc points into the prefix it was installed to" \

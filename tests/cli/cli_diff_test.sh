@@ -18,7 +18,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
 # shellcheck source=tests/lib.sh
-. "$HERE/lib.sh"
+. "$HERE/../lib.sh"
 unset LUA_INIT LUA_INIT_5_4 LUA_PATH LUA_PATH_5_4 LUA_CPATH LUA_CPATH_5_4
 
 printf 'print("script", ...)\nprint(#arg, arg[0], arg[1])\n' >args.lua

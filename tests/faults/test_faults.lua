@@ -1,20 +1,20 @@
 -- fetch and blocking_fetch against a peer that misbehaves on purpose
--- (tests/badpeer.c): each fault ends in its error kind, within its timeout,
+-- (tests/faults/badpeer.c): each fault ends in its error kind, within its timeout,
 -- with the task that fetched finished and nothing left behind, and /ok still
 -- answers afterwards.  Run through faults_test.sh, which starts the peer and
 -- sets FAULTS_PORT:
---   tests/faults_test.sh build/tests/badpeer -- build/lessonrun tests/test_faults.lua
+--   tests/faults/faults_test.sh build/tests/badpeer -- build/lessonrun tests/faults/test_faults.lua
 -- FAULTS_SLACK=<factor> widens the time limits (the valgrind entry sets it).
 --
 -- The kinds asserted are what lessonrun maps from libcurl 7.88 today; the
--- ones marked "questionable" are reported in tests/README.md.
-local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
+-- ones that once read differently are in CHANGELOG.md ("fault kinds").
+local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "../lua/harness.lua")
 local lr = h.lr
 local core = require "lessonrun.core"
 
 local port = tonumber(os.getenv("FAULTS_PORT") or "")
 if not port then
-  io.stderr:write("test_faults.lua: FAULTS_PORT is not set; run it through tests/faults_test.sh\n")
+  io.stderr:write("test_faults.lua: FAULTS_PORT is not set; run it through tests/faults/faults_test.sh\n")
   os.exit(1)
 end
 local base = "http://127.0.0.1:" .. port

@@ -1,7 +1,7 @@
 -- The built-in server at its edges: binary-safe echoes (NUL bytes in the
 -- query, the body), the codes and limits it refuses with 400, and stop
 -- failing a delayed request instead of answering it early.
---   lessonrun tests/test_server_edges.lua
+--   lessonrun tests/lua/test_server_edges.lua
 local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
 local lr = h.lr
 

@@ -1,5 +1,5 @@
 -- lessonrun as a module of the stock lua5.4 interpreter:
---   lua5.4 tests/test_module.lua BUILD_DIR      (BUILD_DIR holds lessonrun.so)
+--   lua5.4 tests/lua/test_module.lua BUILD_DIR      (BUILD_DIR holds lessonrun.so)
 -- Called from the main thread, sleep/gather/run/wait drive the loop until
 -- they are done; from a plain coroutine while the loop runs they refuse
 -- with a clear error.
@@ -113,7 +113,7 @@ test("waiting from the main thread for a task that can never finish: deadlock er
   raises("deadlock", t.wait, t)
 end, main)
 
--- Regression test (tests/README.md, fixed bugs, "driver does not return"): when the task a
+-- Regression test (CHANGELOG.md, fixed, "driver does not return"): when the task a
 -- main-thread call waits for finishes while another task sleeps, the call
 -- returns only when that other sleep ends (here 2 s later).
 test("sleep from the main thread returns on time while another task sleeps longer", function()

@@ -4,7 +4,7 @@
 # kind "tls"; verify=false, asked for explicitly, accepts it.
 #   tls_test.sh LESSONRUN
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 LR=$(realpath "$1")
 command -v openssl >/dev/null || { echo "openssl not found: skipped"; exit 77; }
 TMP=$(mktemp -d)

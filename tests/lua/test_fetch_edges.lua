@@ -3,8 +3,8 @@
 -- integral floats, millisecond timeouts, redirects to other schemes, long
 -- URLs, empty header values, the POST a body implies, fetch_all's up-front
 -- checks, and many fetches under a tiny descriptor limit.
---   lessonrun tests/test_fetch_edges.lua   (from build/tests, or with FAULTS_PORT)
--- Some tests talk to tests/badpeer.c, which echoes the raw request: taken
+--   lessonrun tests/lua/test_fetch_edges.lua   (from build/tests, or with FAULTS_PORT)
+-- Some tests talk to tests/faults/badpeer.c, which echoes the raw request: taken
 -- from FAULTS_PORT when faults_test.sh runs this file, else started here.
 local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
 local lr = h.lr
@@ -386,7 +386,7 @@ end)
 -- 300 fetches failed at once ("Couldn't connect") instead of waiting.  The
 -- server is in another process, so the 14 are the client's alone.
 h.test("300 fetches under ulimit -n 14 all succeed: queued, none fails at once", function()
-  local soak = dofile(DIR .. "soak.lua")
+  local soak = dofile(DIR .. "../soak/soak.lua")
   local other = soak.serve_elsewhere(LR)
   local script = os.tmpname()
   local fh = assert(io.open(script, "w"))

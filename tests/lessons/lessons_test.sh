@@ -15,7 +15,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
 
-. "$HERE/lib.sh"  # check, ge, in_range; counts in passed and failed
+. "$HERE/../lib.sh"  # check, ge, in_range; counts in passed and failed
 # in_range X LO HI: LO <= X <= HI, decimals allowed
 
 t0=$(date +%s%N)

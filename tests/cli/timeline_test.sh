@@ -15,7 +15,7 @@ trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
 
 # shellcheck source=tests/lib.sh
-. "$(dirname "$(realpath "$0")")/lib.sh"
+. "$(dirname "$(realpath "$0")")/../lib.sh"
 
 # run [lessonrun args...]: runs it, sets $out, $err, $rc and $wall (seconds)
 run() {
@@ -311,8 +311,8 @@ EOF
 }
 
 # ---- regressions: bugs found here and fixed ------------------------------------------------
-known_bug_checks() {
-  # Regression test (tests/README.md, fixed bugs, "trace names cut inside a character"): a
+regression_checks() {
+  # Regression test (CHANGELOG.md, fixed, "trace names cut inside a character"): a
   # task's string argument is cut at 10 bytes for its name, which can split a
   # UTF-8 character: the SVG is then not well-formed and the JSON not UTF-8.
   printf 'local function f(s) sleep(0.01) end\nspawn(f, "aéééééééé"):wait()\n' >utf8.lua
@@ -325,7 +325,7 @@ known_bug_checks() {
   expect "--trace=x.json is valid UTF-8 when a name is cut inside a UTF-8 character" \
     eval '[ "$rc" -eq 0 ] && iconv -f UTF-8 -t UTF-8 utf8.json >/dev/null 2>&1'
 
-  # Regression test (tests/README.md, fixed bugs, "Ctrl-C during offload"): "interrupted" is
+  # Regression test (CHANGELOG.md, fixed, "Ctrl-C during offload"): "interrupted" is
   # printed at once, but the process exits only when the worker's job ends.
   printf '%s\n' 'print(offload(function() local s = 0 for i = 1, 1e9 do s = s + math.sqrt(i) end return s end))' \
     'print("not reached")' >int_offload.lua
@@ -342,7 +342,7 @@ known_bug_checks() {
   expect "Ctrl-C while a task waits for offload: exit 130 within 1 s (took $dt ms)" \
     eval '[ "$rc" -eq 130 ] && [ "$dt" -lt 1000 ] && has "$err" "interrupted"'
 
-  # Regression test (tests/README.md, fixed bugs, "huge blocking_sleep under virtual time"):
+  # Regression test (CHANGELOG.md, fixed, "huge blocking_sleep under virtual time"):
   # seconds * 1e9 overflows the 64-bit clock and the clock does not move.
   run --virtual-time -e 'blocking_sleep(1e300) print(now() > 1e9)'
   expect "--virtual-time: blocking_sleep(1e300) moves the clock as far as sleep(1e300) does" \
@@ -350,6 +350,6 @@ known_bug_checks() {
 }
 
 normal_checks
-known_bug_checks
+regression_checks
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -2,7 +2,7 @@
 -- ten thousand fetches cancelled mid-flight.  After each, the live tasks and
 -- the registry references are back to where they were, and after the
 -- fetches the descriptors too.  Prints its figures ("figure: ...").
-local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
+local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "../lua/harness.lua")
 local soak = dofile(arg[0]:match("^(.-)[^/]*$") .. "soak.lua")
 local lr = h.lr
 local core = require "lessonrun.core"

@@ -1,6 +1,6 @@
 -- The bad-input table: every public function, each kind of bad argument, and
 -- what the user gets.  Each row is a test; the same rows make
--- docs/bad-input.md (`lessonrun tests/test_bad_input_table.lua --markdown`),
+-- docs/bad-input.md (`lessonrun tests/lua/test_bad_input_table.lua --markdown`),
 -- and a test checks that the document matches them.
 local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
 
@@ -235,8 +235,8 @@ end
 
 local function markdown()
   local out = { "# Bad input: what each public function does with it", "",
-    "Generated from `tests/test_bad_input_table.lua` (each row is a test there) by",
-    "`lessonrun tests/test_bad_input_table.lua --markdown`. Misuse raises an error that names",
+    "Generated from `tests/lua/test_bad_input_table.lua` (each row is a test there) by",
+    "`lessonrun tests/lua/test_bad_input_table.lua --markdown`. Misuse raises an error that names",
     "the function and the argument; a failure of the network raises an error value with a",
     "`kind` (see the README). None of these crashes, hangs or leaks. `SERVER` is the URL of",
     "the built-in server (`serve({port = 0}).url`), for the calls that get through.", "",
@@ -258,12 +258,12 @@ for _, row in ipairs(rows) do
 end
 
 h.test("docs/bad-input.md matches these rows", function()
-  local path = arg[0]:match("^(.-)[^/]*$") .. "../docs/bad-input.md"
+  local path = arg[0]:match("^(.-)[^/]*$") .. "../../docs/bad-input.md"
   local f = io.open(path)
   h.ok(f, "docs/bad-input.md exists (make it with --markdown)")
   local text = f:read("a")
   f:close()
-  h.eq(text, markdown(), "regenerate it: lessonrun tests/test_bad_input_table.lua --markdown > docs/bad-input.md")
+  h.eq(text, markdown(), "regenerate it: lessonrun tests/lua/test_bad_input_table.lua --markdown > docs/bad-input.md")
 end)
 
 h.done()

@@ -21,15 +21,15 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"  # the lessons are found by lessonrun's own lookup
 
-. "$HERE/lib.sh"  # pass, fail; counts in passed and failed
+. "$HERE/../lib.sh"  # pass, fail; counts in passed and failed
 
 workloads=(
   "--virtual-time sync.lua"
   "--virtual-time async.lua"
   "index.lua - 2 2"
   "cpu.lua 20000"
-  "$SRC/tests/oom_workload.lua"
-  "$SRC/tests/oom_tasks.lua"
+  "$SRC/tests/oom/oom_workload.lua"
+  "$SRC/tests/oom/oom_tasks.lua"
 )
 for ex in "$SRC"/examples/*.lua; do workloads+=("--virtual-time $ex"); done
 

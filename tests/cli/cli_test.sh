@@ -13,7 +13,7 @@ trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
 
 # shellcheck source=tests/lib.sh
-. "$(dirname "$(realpath "$0")")/lib.sh"
+. "$(dirname "$(realpath "$0")")/../lib.sh"
 
 # run NAME [lessonrun args...]: runs it, sets $out, $err, $rc
 run() {
@@ -300,15 +300,15 @@ normal_checks() {
     'local ok, e = pcall(function() while true do end end) print("caught " .. tostring(iscancelled(e))) io.stdout:flush() local x = 0 while true do x = x + 1 end'
 }
 
-# ---- known bugs -----------------------------------------------------------------
-# Each check below reproduces a bug that was found and fixed (tests/README.md).
-known_bug_checks() {
-  # Regression test (tests/README.md, fixed bugs, "-l failure"): the failure is reported, then
+# ---- regressions -------------------------------------------------------------
+# Each check below reproduces a bug that was found and fixed (CHANGELOG.md, "Fixed").
+regression_checks() {
+  # Regression test (CHANGELOG.md, fixed, "-l failure"): the failure is reported, then
   # lessonrun goes on to run stdin (or the REPL) and exits 0.
   run -l no_such_module_xyz
   expect "-l of a missing module: exit 1" eval '[ "$rc" -eq 1 ] && has "$err" "no_such_module_xyz"'
 
-  # Regression test (tests/README.md, fixed bugs, "stdin script args"): lua5.4 passes the args
+  # Regression test (CHANGELOG.md, fixed, "stdin script args"): lua5.4 passes the args
   # after '-' as ... too; lessonrun passes none.
   set +e
   out=$(printf 'print(select("#", ...), ...)\n' | "$LR" - a b 2>"$TMP/err"); rc=$?
@@ -316,7 +316,7 @@ known_bug_checks() {
   err=$(cat "$TMP/err")
   expect "'-': ... holds the script args, as in lua5.4" eval '[ "$rc" -eq 0 ] && [ "$out" = $'"'"'2\ta\tb'"'"' ]'
 
-  # Regression test (tests/README.md, fixed bugs, "driver does not return"): the main task's end
+  # Regression test (CHANGELOG.md, fixed, "driver does not return"): the main task's end
   # is noticed only when the leftover task's timer fires, 2 s later.
   t0=$(ms)
   run -e 'spawn(function() sleep(2) print("never") end) sleep(0.01) print("main done")'
@@ -325,13 +325,13 @@ known_bug_checks() {
     eval '[ "$rc" -eq 0 ] && [ "$out" = "main done" ] && [ "$dt" -lt 1000 ]'
   echo "     (took $dt ms)"
 
-  # Regression test (tests/README.md, fixed bugs, "driver does not return"): the interrupted
+  # Regression test (CHANGELOG.md, fixed, "driver does not return"): the interrupted
   # main task ends at once, but lessonrun notices only when the other task's
   # 60 s timer fires.
   interrupt "sleep(math.huge) while another task sleeps" \
     'spawn(function() sleep(60) end) sleep(math.huge)'
 
-  # Regression test (tests/README.md, fixed bugs, "Ctrl-C in blocking_sleep"): blocking_sleep
+  # Regression test (CHANGELOG.md, fixed, "Ctrl-C in blocking_sleep"): blocking_sleep
   # raises the cancellation itself but leaves the signal handler's hook set,
   # so a second, uncatchable cancellation fires right after the pcall.
   second "cancellation caught in blocking_sleep" \
@@ -339,6 +339,6 @@ known_bug_checks() {
 }
 
 normal_checks
-known_bug_checks
+regression_checks
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
