@@ -192,9 +192,9 @@ typedef struct {
 
 static void apply(lr_state *S, const run_opts *o) {
   lr_runtime *rt = lr__state_runtime(S);
-  if (o->virtual_time) lr__set_virtual_time(rt);
-  if (o->trace) rt->trace = 1;
-  if (o->no_warnings) rt->warn_blocking = 0;
+  if (o->virtual_time) lr__host_set_virtual_time(rt);
+  if (o->trace) lr__host_set_trace(rt, 1);
+  if (o->no_warnings) lr__host_set_blocking_warnings(rt, 0);
 }
 
 /* Calls lessonrun.timeline[fn](core.trace_data(), ...) and leaves its first

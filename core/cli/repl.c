@@ -250,21 +250,12 @@ static int protect(repl_t *r, lua_CFunction f, void *arg, int *result) {
   return st == LUA_OK ? 0 : -1;
 }
 
-#define DRIVE_READY 1  /* run the tasks that are ready */
-#define DRIVE_POLL 2   /* then run the loop once, blocking if none is */
-
-/* lua_CFunction(r, what): a step of the loop; resuming tasks and the
- * callbacks push Lua values, so it runs protected like the rest. */
-static int pdrive(lua_State *L) {
-  repl_t *r = lua_touserdata(L, 1);
-  int what = (int)(intptr_t)lua_touserdata(L, 2);
-  if (what & DRIVE_READY) lr__run_ready(r->rt);
-  if ((what & DRIVE_POLL) && !(r->entry && lr__finished(r->entry))) lr__poll(r->rt, 1);
-  return 0;
-}
-
+/* A step of the runtime's driver (LR_STEP_*), its error reported */
 static void drive(repl_t *r, int what) {
-  if (protect(r, pdrive, (void *)(intptr_t)what, NULL) != 0) r->rt->polling = 0;
+  if (lr__host_step(r->rt, what, r->entry) != LUA_OK) {
+    report(r, lr__errtext(r->L, -1));
+    lua_pop(r->L, 1);
+  }
 }
 
 /* Background tasks may print while the prompt is shown: take the prompt and
@@ -272,7 +263,7 @@ static void drive(repl_t *r, int what) {
  * below what they printed (as Node's REPL does). */
 static void run_background(repl_t *r) {
   if (!r->tty || !r->polling) {
-    drive(r, DRIVE_READY);
+    drive(r, LR_STEP_READY);
     return;
   }
   int point = *rl.rl_point;
@@ -280,7 +271,7 @@ static void run_background(repl_t *r) {
   rl.rl_save_prompt();
   rl.rl_replace_line("", 0);
   rl.rl_redisplay();
-  drive(r, DRIVE_READY);
+  drive(r, LR_STEP_READY);
   fflush(stdout);
   fflush(stderr);
   rl.rl_restore_prompt();
@@ -300,11 +291,7 @@ static void stop_input(repl_t *r) {
 /* Runs inside the loop (from the SIGINT async callback): no Lua here. */
 static void on_sigint(lr_runtime *rt, void *ud) {
   repl_t *r = ud;
-  (void)rt;
-  if (r->entry && !lr__finished(r->entry)) {
-    r->entry->interrupted = 1;
-    lr__cancel(r->rt, r->entry);
-  }
+  if (r->entry && !lr__finished(r->entry)) lr__host_interrupt(rt, r->entry);
   else r->clear = 1;
 }
 
@@ -363,7 +350,7 @@ static void start_entry(repl_t *r) {
   r->entry = r->next;
   r->entry_ref = r->next_ref;
   r->next = NULL;
-  r->rt->root = r->entry;
+  lr__host_root_begin(r->rt, r->entry);
 }
 
 static void handle_line(repl_t *r, char *line) {
@@ -413,7 +400,7 @@ static int pfinish(lua_State *L) {
     lua_remove(L, 2);
     if (n > 0) spawn_next(r, 1, n);
   } else if (t->state == LR_CANCELLED) {
-    if (t->interrupted || r->rt->interrupted) {
+    if (lr__host_interrupted(r->rt, t)) {
       fputs("\n", stderr);
       report(r, "interrupted");
     } else {
@@ -442,9 +429,7 @@ static int entry_done(repl_t *r) {
   }
   r->entry = NULL;
   r->printing = 0;
-  r->rt->root = NULL;
-  r->rt->interrupted = 0;
-  lr__sigint_count = r->rt->sigint_handled;
+  lr__host_root_end(r->rt);
   fflush(stdout);
   return 0;
 }
@@ -481,81 +466,92 @@ static void history_open(repl_t *r) {
   if (r->histfile[0]) rl.read_history(r->histfile);
 }
 
-int lr__repl(lr_state *S) {
-  repl_t r;
-  memset(&r, 0, sizeof r);
-  r.S = S;
-  r.rt = lr__state_runtime(S);
-  r.L = lr_lua(S);
-  r.tty = isatty(STDIN_FILENO);
-  the_repl = &r;
-  lr_runtime *rt = r.rt;
-  rt->on_sigint = on_sigint;
-  rt->on_sigint_ud = &r;
-  rt->driving++;
-  lr__sigint_install(rt);
-  if (r.tty && rl_load() != 0) r.tty = 0;
-  if (r.tty) {
+/* Ctrl-C is ours from here; on a terminal, readline and the poll on stdin */
+static void repl_open(repl_t *r, lr_state *S) {
+  memset(r, 0, sizeof *r);
+  r->S = S;
+  r->rt = lr__state_runtime(S);
+  r->L = lr_lua(S);
+  r->tty = isatty(STDIN_FILENO);
+  the_repl = r;
+  lr__host_begin(r->rt, on_sigint, r);
+  if (r->tty && rl_load() != 0) r->tty = 0;
+  if (r->tty) {
     *rl.rl_catch_signals = 0;  /* Ctrl-C is ours: clear the line or cancel */
     *rl.rl_readline_name = "lessonrun";
     *rl.rl_attempted_completion_function = complete;
     *rl.rl_completion_append_character = '\0';
     *rl.rl_completer_word_break_characters = " \t\n\"'`<>=;|&{}()[],+-*/%^#~";
-    history_open(&r);
-    if (uv_poll_init(&rt->loop, &r.poll, STDIN_FILENO) != 0) r.tty = 0;
+    history_open(r);
+    if (lr__host_poll_init(r->rt, &r->poll, STDIN_FILENO) != 0) r->tty = 0;
   }
-  start_input(&r);
-  while (!r.eof || r.entry) {
-    if (r.entry) {
-      if (lr__finished(r.entry)) {
-        if (!entry_done(&r)) start_input(&r);
-        continue;
-      }
-      drive(&r, DRIVE_READY | DRIVE_POLL);
-      continue;
-    }
-    if (!r.tty) {
-      char *line = read_plain(&r);
-      if (!line) break;
-      handle_line(&r, line);
-      continue;
-    }
-    if (r.clear) {
-      r.clear = 0;
-      lr__sigint_count = rt->sigint_handled;
-      rl.rl_replace_line("", 0);
-      rl.rl_callback_handler_remove();
-      fputs("\n", stdout);
-      free(r.chunk);
-      r.chunk = NULL;
-      start_input(&r);
-      continue;
-    }
-    if (r.have_line) {
-      r.have_line = 0;
-      if (r.eof) { fputs("\n", stdout); break; }
-      char *line = r.line;
-      r.line = NULL;
-      handle_line(&r, line);
-      if (r.entry) stop_input(&r);
-      else start_input(&r);
-      continue;
-    }
-    if (rt->rq_len) run_background(&r);
-    drive(&r, DRIVE_POLL);
-  }
-  if (r.tty) {
+  start_input(r);
+}
+
+static void repl_close(repl_t *r) {
+  if (r->tty) {
     rl.rl_callback_handler_remove();
-    stop_input(&r);
-    uv_close((uv_handle_t *)&r.poll, NULL);
-    uv_run(&rt->loop, UV_RUN_NOWAIT);
-    if (r.histfile[0]) rl.write_history(r.histfile);
+    stop_input(r);
+    lr__host_close(r->rt, (uv_handle_t *)&r->poll);
+    if (r->histfile[0]) rl.write_history(r->histfile);
   }
-  free(r.chunk);
-  rt->on_sigint = NULL;
-  rt->driving--;
-  lr__sigint_restore(rt);
-  lr__shutdown_tasks(rt);
+  free(r->chunk);
+  lr__host_end(r->rt);
   the_repl = NULL;
+}
+
+/* Ctrl-C at the prompt: the line (and a chunk begun) go */
+static void clear_input(repl_t *r) {
+  r->clear = 0;
+  lr__host_sigint_forget(r->rt);
+  rl.rl_replace_line("", 0);
+  rl.rl_callback_handler_remove();
+  fputs("\n", stdout);
+  free(r->chunk);
+  r->chunk = NULL;
+  start_input(r);
+}
+
+/* One turn of the REPL: the entry running, a line read, or the loop run
+ * once while waiting for one.  Returns 1 when the input has ended. */
+static int turn(repl_t *r) {
+  if (r->entry) {
+    if (!lr__finished(r->entry)) drive(r, LR_STEP_READY | LR_STEP_POLL);
+    else if (!entry_done(r)) start_input(r);
+    return 0;
+  }
+  if (!r->tty) {
+    char *line = read_plain(r);
+    if (!line) return 1;
+    handle_line(r, line);
+    return 0;
+  }
+  if (r->clear) {
+    clear_input(r);
+    return 0;
+  }
+  if (r->have_line) {
+    r->have_line = 0;
+    if (r->eof) {
+      fputs("\n", stdout);
+      return 1;
+    }
+    char *line = r->line;
+    r->line = NULL;
+    handle_line(r, line);
+    if (r->entry) stop_input(r);
+    else start_input(r);
+    return 0;
+  }
+  if (lr__host_ready(r->rt)) run_background(r);
+  drive(r, LR_STEP_POLL);
+  return 0;
+}
+
+int lr__repl(lr_state *S) {
+  repl_t r;
+  repl_open(&r, S);
+  while ((!r.eof || r.entry) && !turn(&r)) {}
+  repl_close(&r);
   return LR_OK;
 }

@@ -227,6 +227,12 @@ static int break_deadlock(lr_runtime *rt, int all) {
   return woke;
 }
 
+void lr__step(lr_runtime *rt, int what, lr_task *until) {
+  if (what & LR_STEP_READY) lr__run_ready(rt);
+  if (until && lr__finished(until)) return;  /* don't wait for unrelated timers */
+  if (what & LR_STEP_POLL) lr__poll(rt, 1);
+}
+
 /* Drive the loop until task t has finished.  Returns 0, or -1 when a deadlock
  * could not be broken (t will never finish). */
 int lr__run_until(lr_runtime *rt, lr_task *t) {
@@ -236,9 +242,7 @@ int lr__run_until(lr_runtime *rt, lr_task *t) {
     if (rt->rq_len == 0 && !uv_loop_alive(&rt->loop) && !(rt->virtual_time && (rt->heap_len || rt->fifo_len))) {
       if (!break_deadlock(rt, 0)) { rc = -1; break; }
     }
-    lr__run_ready(rt);
-    if (lr__finished(t)) break;  /* don't wait for unrelated timers */
-    lr__poll(rt, 1);
+    lr__step(rt, LR_STEP_READY | LR_STEP_POLL, t);
   }
   if (--rt->driving == 0) lr__sigint_restore(rt);
   return rc;
