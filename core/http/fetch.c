@@ -882,17 +882,13 @@ static int fetch_k(lua_State *L, int status, lua_KContext ctx) {
 static int l_fetch(lua_State *L) {
   req_t r;
   parse_request(L, "fetch", &r, 0);
-  lr_task *t = lr__current(L);
-  if (!t) {
-    lua_settop(L, 2);
-    return lr__in_task_or_drive(L, "fetch", l_fetch);
-  }
   lr_runtime *rt = lr__runtime(L);
-  lr__check_cancel(L, rt, t);
+  int nres;
+  lr_task *t = lr__wait_enter(L, rt, "fetch", l_fetch, 2, &nres);
+  if (!t) return nres;
   if (rt->virtual_time)
     return luaL_error(L, "fetch: not available under --virtual-time (the network runs on real time)");
-  if (!lua_isyieldable(L))
-    return luaL_error(L, "fetch: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  lr__wait_yieldable(L, "fetch");
   char lerr[300];
   if (http_start(rt, lerr, sizeof lerr) != 0) return luaL_error(L, "fetch: %s", lerr);
   fetch_t *f = fetch_new();
@@ -954,12 +950,7 @@ static int l_blocking_fetch(lua_State *L) {
   lr__block_end(L, rt, &blocking_fetch_kind, began, ready);
   if (f->result == CURLE_ABORTED_BY_CALLBACK && (int)lr__sigint_count != seen) {
     fetch_free(f);
-    lua_sethook(L, NULL, 0, 0);  /* the handler's hook: this error is the interruption */
-    rt->interrupted = 1;
-    lr_task *t = lr__current(L);
-    if (t) t->interrupted = 1;
-    lr__push_cancel(L, rt);
-    return lua_error(L);
+    return lr__raise_interrupt(L, rt, 1);
   }
   return finish(L, f, "blocking_fetch", r.url);
 }

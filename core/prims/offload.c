@@ -432,12 +432,11 @@ static int l_offload(lua_State *L) {
                                                     "it); pass it as an argument instead", up));
   }
   int nargs = lua_gettop(L) - 1;
-  lr_task *t = lr__current(L);
-  if (!t) return lr__in_task_or_drive(L, "offload", l_offload);
   lr_runtime *rt = lr__runtime(L);
-  lr__check_cancel(L, rt, t);
-  if (!lua_isyieldable(L))
-    return luaL_error(L, "offload: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  int nres;
+  lr_task *t = lr__wait_enter(L, rt, "offload", l_offload, nargs + 1, &nres);
+  if (!t) return nres;
+  lr__wait_yieldable(L, "offload");
   luaL_checkstack(L, nargs + 3, "offload: too many arguments");
   job_t *j = calloc(1, sizeof *j);
   if (!j) return luaL_error(L, "offload: not enough memory");

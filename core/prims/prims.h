@@ -25,6 +25,19 @@ static inline void lr__settle(lua_State *L, int idx) {
   }
 }
 
+/* wait.c: the start of a wait point named fname (a primitive that parks the
+ * calling task).  lr__wait_enter returns the calling task, having raised if
+ * it was cancelled; called outside any task, it runs self(stack[1..nargs])
+ * as a task, drives the loop until that is done, and returns NULL with
+ * *nres results pushed (a C function's return value).  lr__wait_yieldable
+ * raises when L cannot yield here (a metamethod, a C call): after the fast
+ * paths that need no wait. */
+lr_task *lr__wait_enter(lua_State *L, lr_runtime *rt, const char *fname, lua_CFunction self, int nargs,
+                        int *nres);
+void lr__wait_yieldable(lua_State *L, const char *fname);
+/* Outside any task, no loop driven: run t to its end (raises "fname: deadlock") */
+void lr__drive_task(lua_State *L, lr_runtime *rt, lr_task *t, const char *fname);
+
 /* semaphore.c */
 extern const luaL_Reg lr__semaphore_funcs[];
 void lr__semaphore_open(lua_State *L);

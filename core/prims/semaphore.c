@@ -71,16 +71,15 @@ static int acquire_k(lua_State *L, int status, lua_KContext ctx) {
  * to-be-closed variable: local _ <close> = sem:acquire() */
 static int s_acquire(lua_State *L) {
   lr_sem *s = luaL_checkudata(L, 1, SEM_MT);
-  lr_task *t = lr__current(L);
+  int nres;
   lua_settop(L, 1);
-  if (!t) return lr__in_task_or_drive(L, "acquire", s_acquire);
-  lr__check_cancel(L, s->rt, t);
+  lr_task *t = lr__wait_enter(L, s->rt, "acquire", s_acquire, 1, &nres);
+  if (!t) return nres;
   if (s->count > 0 && !s->head) {
     s->count--;
     return 1;
   }
-  if (!lua_isyieldable(L))
-    return luaL_error(L, "acquire: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  lr__wait_yieldable(L, "acquire");
   sem_waiter *w = lua_newuserdatauv(L, sizeof *w, 0);
   memset(w, 0, sizeof *w);
   w->sem = s;

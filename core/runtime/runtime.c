@@ -11,10 +11,6 @@
 
 #define LR_RUNTIME_KEY "lessonrun.runtime"
 
-lr_runtime *lr__runtime(lua_State *L) {
-  return (lr_runtime *)lua_touserdata(L, lua_upvalueindex(1));
-}
-
 static void close_walk(uv_handle_t *h, void *arg) {
   (void)arg;
   if (!uv_is_closing(h)) uv_close(h, NULL);

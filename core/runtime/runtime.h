@@ -5,7 +5,6 @@
 #include "sched/sched.h"
 
 /* runtime.c */
-lr_runtime *lr__runtime(lua_State *L);      /* from upvalue 1 */
 lr_runtime *lr__get_runtime(lua_State *L);  /* from the registry, creating it */
 void lr__run_ready(lr_runtime *rt);
 void lr__poll(lr_runtime *rt, int may_block);

@@ -18,13 +18,9 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
   lr_runtime *rt = sig_rt;
   /* while the tasks left at exit are cancelled, Ctrl-C means "stop now": the
    * hook stays, so a task that catches it (pcall in a loop) is stopped too */
-  if (!rt || !rt->shutting_down) lua_sethook(L, NULL, 0, 0);
-  lr_task *t = lr__current(L);
-  if (!rt || !t) return;
-  t->interrupted = 1;
-  rt->interrupted = 1;
-  lr__push_cancel(L, rt);
-  lua_error(L);
+  int unhook = !rt || !rt->shutting_down;
+  if (rt && lr__current(L)) lr__raise_interrupt(L, rt, unhook);
+  else if (unhook) lua_sethook(L, NULL, 0, 0);
 }
 
 static void on_sigint(int sig) {

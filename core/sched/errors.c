@@ -41,6 +41,15 @@ void lr__push_cancel(lua_State *L, lr_runtime *rt) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->cancel_ref);
 }
 
+int lr__raise_interrupt(lua_State *L, lr_runtime *rt, int unhook) {
+  if (unhook) lua_sethook(L, NULL, 0, 0);
+  lr_task *t = lr__current(L);
+  if (t) t->interrupted = 1;
+  rt->interrupted = 1;
+  lr__push_cancel(L, rt);
+  return lua_error(L);
+}
+
 static int is_error(lua_State *L, int idx) {
   int r = 0;
   if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {

@@ -233,6 +233,11 @@ static inline int lr__counted_ref(lr_runtime *rt, int r) { rt->nrefs++; return r
 #define lr__unref(L, rt, r) \
   do { if ((r) >= 0) { (rt)->nrefs--; luaL_unref((L), LUA_REGISTRYINDEX, (r)); } } while (0)
 
+/* The runtime, from upvalue 1: every C function of ours has it there. */
+static inline lr_runtime *lr__runtime(lua_State *L) {
+  return (lr_runtime *)lua_touserdata(L, lua_upvalueindex(1));
+}
+
 /* task.c */
 lr_task *lr__current(lua_State *L);
 lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
@@ -258,7 +263,6 @@ int lr__push_results(lua_State *L, lr_task *t, int idx, int first_only);  /* idx
 void lr__push_error(lua_State *L, lr_task *t);
 void lr__push_traceback(lua_State *L, lr_task *t);
 void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx);
-int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self);
 void lr__task_open(lua_State *L, lr_runtime *rt);
 void lr__drop_watchers(lr_task *t);
 extern const luaL_Reg lr__task_funcs[];
@@ -286,6 +290,11 @@ void lr__push_cancel(lua_State *L, lr_runtime *rt);
 int lr__is_cancel(lua_State *L, int idx);
 extern const luaL_Reg lr__error_funcs[];
 
+/* Ctrl-C stopped a call on L (the SIGINT hook, a blocking call): marks the
+ * task running on L, if any, and the runtime as interrupted and raises the
+ * cancellation error; unhook: remove the SIGINT handler's hook from L first
+ * (this error is the interruption it was set for). */
+int lr__raise_interrupt(lua_State *L, lr_runtime *rt, int unhook);
 void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
 /* Replaces the error value at idx by its text for the user and returns it:
  * never raises, and a __tostring that fails or waits gives a message instead

@@ -764,29 +764,6 @@ int lr__cancel(lr_runtime *rt, lr_task *t) {
   return 1;
 }
 
-/* A primitive called outside any task: if no loop is being driven (a stock
- * lua5.4 prompt, a script's main chunk in plain Lua), run it as a task and
- * drive the loop until it is done; otherwise it is misuse. */
-int lr__in_task_or_drive(lua_State *L, const char *fname, lua_CFunction self) {
-  lr_runtime *rt = lr__runtime(L);
-  int nargs = lua_gettop(L);
-  if (rt->driving)
-    return luaL_error(L, "%s: must be called from a task (this is a plain coroutine or a "
-                         "callback; use spawn to start a task)", fname);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushcclosure(L, self, 1);
-  lua_insert(L, 1);
-  lr_task *t = lr__spawn(L, rt, 1, nargs);
-  lr_task *saved_root = rt->root;
-  if (!saved_root) rt->root = t;
-  int rc = lr__run_until(rt, t);
-  rt->root = saved_root;
-  if (rc < 0) return luaL_error(L, "%s: deadlock", fname);
-  if (t->state == LR_DONE) return lr__push_results(L, t, lua_gettop(L), 0);
-  lr__push_error(L, t);
-  return lua_error(L);
-}
-
 /* ---- waiting for tasks --------------------------------------------------- */
 
 /* A parked waiter lets go of its group once: in its continuation, or in
@@ -885,16 +862,15 @@ static int l_waitall(lua_State *L) {
     if (!lr__finished(c)) pending++;
     else if (c->state != LR_DONE && !first_failed) first_failed = (int)i;
   }
-  if (!t) return lr__in_task_or_drive(L, "gather", l_waitall);
-  lr__check_cancel(L, rt, t);
+  int nres;
+  if (!lr__wait_enter(L, rt, "gather", l_waitall, lua_gettop(L), &nres)) return nres;
   if (self) return luaL_error(L, "gather: a task cannot wait for itself");
   if (pending == 0 || (failfast && first_failed)) {
     if (first_failed) lua_pushinteger(L, first_failed);
     else lua_pushnil(L);
     return 1;
   }
-  if (!lua_isyieldable(L))
-    return luaL_error(L, "gather: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  lr__wait_yieldable(L, "gather");
   lr_group *g = group_new(L, "gather", t, failfast);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 1, i);
@@ -929,19 +905,14 @@ static int t_wait(lua_State *L) {
     if (!lr__finished(c)) {
       if (rt->driving)
         return luaL_error(L, "wait: must be called from a task (this is a plain coroutine or a callback)");
-      lr_task *saved_root = rt->root;
-      if (!saved_root) rt->root = c;
-      int rc = lr__run_until(rt, c);
-      rt->root = saved_root;
-      if (rc < 0) return luaL_error(L, "wait: deadlock");
+      lr__drive_task(L, rt, c, "wait");
     }
     return wait_finished(L, c);
   }
   if (c == t) return luaL_error(L, "wait: a task cannot wait for itself");
   lr__check_cancel(L, rt, t);
   if (lr__finished(c)) return wait_finished(L, c);
-  if (!lua_isyieldable(L))
-    return luaL_error(L, "wait: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  lr__wait_yieldable(L, "wait");
   lr_group *g = group_new(L, "wait", t, 0);
   group_watch_or_raise(L, "wait", g, c);
   return lr__park(L, rt, t, &wait_kind, g, (lua_KContext)g, wait_k);
@@ -970,14 +941,13 @@ static int l_wait_for(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 2);
   luaL_argcheck(L, s >= 0, 2, "seconds must be >= 0");
   lua_settop(L, 2);
-  lr_task *t = lr__current(L);
-  if (!t) return lr__in_task_or_drive(L, "timeout", l_wait_for);
-  if (c == t) return luaL_error(L, "timeout: a task cannot wait for itself");
+  if (c == lr__current(L)) return luaL_error(L, "timeout: a task cannot wait for itself");
   lr_runtime *rt = lr__runtime(L);
-  lr__check_cancel(L, rt, t);
+  int nres;
+  lr_task *t = lr__wait_enter(L, rt, "timeout", l_wait_for, 2, &nres);
+  if (!t) return nres;
   if (lr__finished(c)) { lua_pushboolean(L, 1); return 1; }
-  if (!lua_isyieldable(L))
-    return luaL_error(L, "timeout: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  lr__wait_yieldable(L, "timeout");
   lr_group *g = group_new(L, "timeout", t, 0);
   group_watch_or_raise(L, "timeout", g, c);
   if (!isinf(s) && lr__timer_add(rt, t, s) != 0) {

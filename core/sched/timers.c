@@ -311,12 +311,11 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
  * until cancelled. */
 static int l_sleep(lua_State *L) {
   lua_Number s = check_seconds(L, 1, 1);
-  lr_task *t = lr__current(L);
-  if (!t) return lr__in_task_or_drive(L, "sleep", l_sleep);
   lr_runtime *rt = lr__runtime(L);
-  lr__check_cancel(L, rt, t);
-  if (!lua_isyieldable(L))
-    return luaL_error(L, "sleep: cannot wait here (inside a metamethod or a C function that cannot yield)");
+  int nres;
+  lr_task *t = lr__wait_enter(L, rt, "sleep", l_sleep, lua_gettop(L), &nres);
+  if (!t) return nres;
+  lr__wait_yieldable(L, "sleep");
   if (s == 0) {
     /* back of the ready queue: the driver polls the loop before it gets there */
     if (rt->trace) lr__trace(rt, LR_EV_PARK, t, yield_kind.id);
@@ -347,14 +346,7 @@ static int l_blocking_sleep(lua_State *L) {
   ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
   if (s > 1e9) { ts.tv_sec = (time_t)1e9; ts.tv_nsec = 0; }
   while (nanosleep(&ts, &rem) != 0 && errno == EINTR) {
-    if ((int)lr__sigint_count != seen) {
-      lua_sethook(L, NULL, 0, 0);  /* the handler's hook: this error is the interruption */
-      lr_task *t = lr__current(L);
-      if (t) t->interrupted = 1;
-      rt->interrupted = 1;
-      lr__push_cancel(L, rt);
-      return lua_error(L);
-    }
+    if ((int)lr__sigint_count != seen) return lr__raise_interrupt(L, rt, 1);
     ts = rem;
   }
   lr__block_end(L, rt, &blocking_sleep_kind, began, ready);
