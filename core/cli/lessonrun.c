@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "base/curl_api.h"
-#include "lr.h"
+#include "cli.h"
 #include "script.h"
 
-static const char *progname = "lessonrun";
+static const char *progname = LR_PROGNAME;
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -38,12 +38,12 @@ static void usage(FILE *f) {
     "  %s sync.lua | async.lua | index.lua | cpu.lua\n", progname, progname, progname, progname);
 }
 
-static void report(const char *msg) {
+void lr__cli_report(const char *msg) {
   fprintf(stderr, "%s: %s\n", progname, msg);
   fflush(stderr);
 }
 
-static int status_exit(int rc) {
+int lr__cli_status_exit(int rc) {
   return rc == LR_OK ? 0 : rc == LR_INTERRUPTED ? 130 : 1;
 }
 
@@ -83,8 +83,14 @@ static void preload_if_fetching(lua_State *L) {
   if (lr__function_mentions(L, -1, "fetch")) lr__curl_preload();
 }
 
-/* Finds NAME and loads it (the chunk, or the error, pushed); lua5.4's
- * luaL_loadfile reads it, once. */
+/* lua5.4's luaL_loadfile reads it, once. */
+int lr__cli_load_found(lua_State *L, const char *path) {
+  int st = luaL_loadfilex(L, path, NULL);
+  if (st == LUA_OK) preload_if_fetching(L);
+  return st;
+}
+
+/* Finds NAME and loads it (the chunk, or the error, pushed) */
 static int load_script(lua_State *L, const char *name, const char *scripts) {
   char buf[PATH_MAX + 16], err[PATH_MAX * 3];
   const char *path = lr__script_find(name, scripts, buf, sizeof buf, err, sizeof err);
@@ -92,29 +98,27 @@ static int load_script(lua_State *L, const char *name, const char *scripts) {
     lua_pushstring(L, err);
     return LUA_ERRFILE;
   }
-  int st = luaL_loadfilex(L, path, NULL);
-  if (st == LUA_OK) preload_if_fetching(L);
-  return st;
+  return lr__cli_load_found(L, path);
 }
 
 /* ---- running things ---------------------------------------------------- */
 
-static int run_loaded(lr_state *S, int status, int nargs) {
+int lr__cli_run_loaded(lr_state *S, int status, int nargs) {
   lua_State *L = lr_lua(S);
   if (status != LUA_OK) {
     lua_pop(L, nargs);
-    report(lua_tostring(L, -1));
+    lr__cli_report(lua_tostring(L, -1));
     lua_pop(L, 1);
     return LR_ERROR;
   }
   int rc = lr__exec(S, nargs);
-  if (rc != LR_OK) report(lr_errmsg(S));
+  if (rc != LR_OK) lr__cli_report(lr_errmsg(S));
   return rc;
 }
 
 static int dochunk(lr_state *S, const char *chunk) {
   lua_State *L = lr_lua(S);
-  return run_loaded(S, luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)"), 0);
+  return lr__cli_run_loaded(S, luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)"), 0);
 }
 
 /* -l mod, or -l g=mod as lua5.4 takes it: g = require "mod" */
@@ -124,7 +128,7 @@ static int dolibrary(lr_state *S, const char *opt) {
   lua_getglobal(L, "require");
   lua_pushstring(L, mod);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    report(lr__errtext(L, -1));
+    lr__cli_report(lr__errtext(L, -1));
     lua_pop(L, 1);
     return LR_ERROR;
   }
@@ -144,20 +148,20 @@ static int run_script(lr_state *S, int st) {
   if (st == LUA_OK) {
     if (lua_getglobal(L, "arg") != LUA_TTABLE) {
       lua_pop(L, 2);
-      report("'arg' is not a table");
+      lr__cli_report("'arg' is not a table");
       return LR_ERROR;
     }
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
     if (n < 0 || n > 1000000 || !lua_checkstack(L, (int)n + 3)) {
       lua_pop(L, 2);
-      report("too many arguments to script");
+      lr__cli_report("too many arguments to script");
       return LR_ERROR;
     }
     for (lua_Integer i = 1; i <= n; i++) lua_rawgeti(L, -1 - (int)(i - 1), i);
     lua_remove(L, -(int)n - 1);
     nargs = (int)n;
   }
-  return run_loaded(S, st, nargs);
+  return lr__cli_run_loaded(S, st, nargs);
 }
 
 /* LUA_INIT_5_4, else LUA_INIT: a chunk, or @file, run before anything else
@@ -167,8 +171,8 @@ static int doinit(lr_state *S) {
   if (!init) init = getenv((name = "=LUA_INIT") + 1);
   if (!init) return LR_OK;
   lua_State *L = lr_lua(S);
-  if (init[0] == '@') return run_loaded(S, luaL_loadfilex(L, init + 1, NULL), 0);
-  return run_loaded(S, luaL_loadbufferx(L, init, strlen(init), name, NULL), 0);
+  if (init[0] == '@') return lr__cli_run_loaded(S, luaL_loadfilex(L, init + 1, NULL), 0);
+  return lr__cli_run_loaded(S, luaL_loadbufferx(L, init, strlen(init), name, NULL), 0);
 }
 
 static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
@@ -180,237 +184,58 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
   lua_setglobal(L, "arg");
 }
 
-int lr__repl(lr_state *S);
-
-/* ---- tracing and compare mode --------------------------------------------- */
-
-typedef struct {
-  const char *trace;  /* NULL: off; "": chart on stderr; else a file */
-  int virtual_time;
-  int no_warnings;
-} run_opts;
-
-static void apply(lr_state *S, const run_opts *o) {
+void lr__cli_apply(lr_state *S, const lr_run_opts *o) {
   lr_runtime *rt = lr__state_runtime(S);
   if (o->virtual_time) lr__host_set_virtual_time(rt);
   if (o->trace) lr__host_set_trace(rt, 1);
   if (o->no_warnings) lr__host_set_blocking_warnings(rt, 0);
 }
 
-/* Calls lessonrun.timeline[fn](core.trace_data(), ...) and leaves its first
- * result on the stack (or reports the error and leaves nil). */
-static int call_timeline(lua_State *L, const char *fn, int nargs) {
-  int base = lua_gettop(L) - nargs;
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "lessonrun.timeline");
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) goto fail;
-  lua_getfield(L, -1, fn);
-  lua_remove(L, -2);
-  lua_insert(L, base + 1);
-  if (lua_pcall(L, nargs, 1, 0) != LUA_OK) goto fail;
-  return 1;
-fail:
-  report(lr__errtext(L, -1));
-  lua_settop(L, base);
-  lua_pushnil(L);
-  return 0;
-}
+/* ---- the command line, collected, then run (as lua.c) -------------------- */
 
-static void push_trace_data(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_getfield(L, -1, "lessonrun.core");
-  lua_getfield(L, -1, "trace_data");
-  lua_call(L, 0, 1);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-}
-
-static int trace_report(lr_state *S, const char *dest, const char *title) {
-  lua_State *L = lr_lua(S);
-  push_trace_data(L);
-  lua_pushstring(L, dest);
-  lua_pushstring(L, title);
-  int ok = call_timeline(L, "report", 3);
-  lua_pop(L, 1);
-  return ok;
-}
-
-/* lessonrun [--virtual-time] [--no-blocking-warnings] compare A B [the same] */
-static int compare(int argc, char **argv, run_opts o, const char *scripts, const char *luadir) {
-  const char *names[2] = {NULL, NULL};
-  int n = 0;
-  o.trace = "";
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--virtual-time") == 0) o.virtual_time = 1;
-    else if (strcmp(argv[i], "--no-blocking-warnings") == 0) o.no_warnings = 1;
-    else if (strcmp(argv[i], "--trace") == 0) continue;  /* compare always draws */
-    else if (argv[i][0] != '-' && n < 2) names[n++] = argv[i];
-    else n = 3;
-  }
-  if (n != 2) {
-    fprintf(stderr, "usage: %s [--virtual-time] [--no-blocking-warnings] compare A.lua B.lua\n", progname);
-    return 2;
-  }
-  for (int k = 0; k < 2; k++) {  /* both there, before either runs */
-    char buf[PATH_MAX + 16], err[PATH_MAX * 3];
-    if (!lr__script_find(names[k], scripts, buf, sizeof buf, err, sizeof err)) {
-      report(err);
-      return 1;
-    }
-  }
-  char *json[2] = {NULL, NULL};
-  int rc = LR_OK;
-  for (int k = 0; k < 2 && rc == LR_OK; k++) {
-    lr_state *S = lr__new(luadir, 0);
-    if (!S) {
-      report(lr__new_error());
-      rc = LR_ERROR;
-      break;
-    }
-    apply(S, &o);
-    printf("=== %s ===\n", names[k]);
-    fflush(stdout);
-    lua_State *L = lr_lua(S);
-    lua_createtable(L, 0, 1);  /* arg[0]: the script, as when run alone */
-    lua_pushstring(L, names[k]);
-    lua_rawseti(L, -2, 0);
-    lua_setglobal(L, "arg");
-    rc = run_loaded(S, load_script(L, names[k], scripts), 0);
-    fflush(stdout);
-    if (rc == LR_OK) {  /* carry the trace across states as JSON */
-      lua_getglobal(L, "json_encode");
-      push_trace_data(L);
-      if (lua_pcall(L, 1, 1, 0) == LUA_OK) json[k] = strdup(lua_tostring(L, -1));
-      else report(lr__errtext(L, -1));
-      lua_pop(L, 1);
-      if (!json[k]) rc = LR_ERROR;
-    }
-    lr_close(S);
-  }
-  if (rc == LR_OK) {
-    lr_state *S = lr__new(luadir, 0);
-    lua_State *L = S ? lr_lua(S) : NULL;
-    if (!L) rc = LR_ERROR;
-    for (int k = 0; L && k < 2; k++) {
-      lua_getglobal(L, "json_decode");
-      lua_pushstring(L, json[k]);
-      lua_call(L, 1, 1);
-    }
-    if (L) {
-      lua_pushstring(L, names[0]);
-      lua_pushstring(L, names[1]);
-      if (!call_timeline(L, "compare", 4)) rc = LR_ERROR;
-    }
-    lr_close(S);
-  }
-  free(json[0]);
-  free(json[1]);
-  lr__curl_preload_join();  /* never exit with a thread inside dlopen */
-  return status_exit(rc);
-}
-
-/* What main hands to prun. */
+/* What the options asked for; argv itself is kept, and -e, -l, -W are run
+ * from it in order. */
 typedef struct {
-  lr_state *S;
-  const run_opts *ro;
-  char **argv;
-  int argc, script, use_stdin, has_E, has_e, has_i, has_v, rc;
-  const char *scripts;  /* the lessons folder */
-} main_run;
+  lr_run_opts ro;
+  int has_e, has_i, has_v, has_E;
+  int lua_opts;   /* one of lua5.4's options was given */
+  int script;     /* argv index of the script (of "-": stdin), 0 if none */
+  int use_stdin;
+  int sub;        /* argv index of serve or compare, 0 if none */
+} cmdline;
 
-/* The part of main that uses the Lua state, protected as lua.c's pmain: an
- * allocation that fails outside any task is an error, never a PANIC. */
-static int prun(lua_State *L) {
-  main_run *m = lua_touserdata(L, 1);
-  lr_state *S = m->S;
-  char **argv = m->argv;
-  int argc = m->argc, script = m->script;
-  apply(S, m->ro);
-  create_arg_table(L, argv, argc, script);  /* no script: arg[0] is the program, as in lua.c */
-
-  int rc = m->has_E ? LR_OK : doinit(S);
-  for (int j = 1; j < (script ? script : argc) && rc == LR_OK; j++) {
-    const char *a = argv[j];
-    if (strcmp(a, "--") == 0) break;
-    if (a[0] == '-' && a[1] == '-') continue;
-    if (strcmp(a, "-W") == 0) lua_warning(L, "@on", 0);
-    if (a[0] == '-' && (a[1] == 'e' || a[1] == 'l')) {
-      const char *val = a[2] ? a + 2 : argv[++j];
-      rc = a[1] == 'e' ? dochunk(S, val) : dolibrary(S, val);
-    }
-  }
-  if (rc == LR_OK && script) {
-    if (m->use_stdin) {  /* "-": stdin is the script, what follows its arguments */
-      rc = run_script(S, luaL_loadfile(L, NULL));
-    } else {  /* read now, after LUA_INIT, -e and -l, as lua5.4 reads it */
-      rc = run_script(S, load_script(L, argv[script], m->scripts));
-    }
-  }
-  if (m->ro->trace && rc != LR_INTERRUPTED &&
-      !trace_report(S, m->ro->trace, script ? argv[script] : "(command line)") && rc == LR_OK)
-    rc = LR_ERROR;  /* the picture asked for could not be made */
-  if (rc == LR_OK) {  /* as lua.c: a failed LUA_INIT, -e, -l or script ends it */
-    if (m->has_i) {
-      rc = lr__repl(S);
-    } else if (!script && !m->has_e && !m->has_v) {
-      if (isatty(STDIN_FILENO)) {
-        printf("lessonrun %s (%s, libuv %s)  Ctrl-D to quit, Ctrl-C cancels\n", LR_VERSION,
-               LUA_RELEASE, uv_version_string());
-        rc = lr__repl(S);
-      } else {
-        rc = run_loaded(S, luaL_loadfile(L, NULL), 0);
-      }
-    }
-  }
-  m->rc = rc;
-  return 0;
-}
+#define ARGS_RUN (-1)  /* collect_args: go on and run them */
 
 /* lua5.4's options, then lessonrun's long ones; a subcommand (serve,
- * compare) may follow the long options that apply to it. */
-int main(int argc, char **argv) {
-  /* Big blocks (a table of a million tasks, the sleepers' ring) always in
-   * their own mappings, so growing one is an mremap, not a copy into fresh
-   * pages (glibc's default threshold climbs to 32 MiB after the first free). */
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
-  lr__std_fds_open();
-  int has_e = 0, has_i = 0, has_v = 0, has_E = 0, lua_opts = 0, script = 0, use_stdin = 0;
-  char scripts[PATH_MAX], luadir[PATH_MAX];
-  locate(scripts, luadir, sizeof scripts);
-  run_opts ro = {NULL, 0, 0};
+ * compare) may follow the long options that apply to it.  Returns ARGS_RUN,
+ * or the exit status when the command line was done with (-h, a mistake). */
+static int collect_args(int argc, char **argv, cmdline *c) {
   int i;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-') {
-      int serve = strcmp(a, "serve") == 0;
-      if (!serve && strcmp(a, "compare") != 0) break;
-      if (lua_opts) break;  /* after -e/-l/-i... it is a script's name, as in lua5.4 */
-      if (serve && i > 1) {
-        fprintf(stderr, "%s: '%s' does not apply to serve\n", progname, argv[1]);
-        return 1;
+      /* after -e/-l/-i... it is a script's name, as in lua5.4 */
+      if (!c->lua_opts && (strcmp(a, "serve") == 0 || strcmp(a, "compare") == 0)) {
+        c->sub = i;
+        return ARGS_RUN;
       }
-      if (!serve && ro.trace && ro.trace[0]) {
-        fprintf(stderr, "%s: compare draws its timelines on stderr: '--trace=%s' does not apply\n", progname,
-                ro.trace);
-        return 1;
-      }
-      return serve ? lr__serve_main(argc - i, argv + i) : compare(argc - i, argv + i, ro, scripts, luadir);
+      break;
     }
-    if (strcmp(a, "--trace") == 0) { ro.trace = ""; continue; }
-    if (strncmp(a, "--trace=", 8) == 0) { ro.trace = a + 8; continue; }
-    if (strcmp(a, "--virtual-time") == 0) { ro.virtual_time = 1; continue; }
-    if (strcmp(a, "--no-blocking-warnings") == 0) { ro.no_warnings = 1; continue; }
+    if (strcmp(a, "--trace") == 0) { c->ro.trace = ""; continue; }
+    if (strncmp(a, "--trace=", 8) == 0) { c->ro.trace = a + 8; continue; }
+    if (strcmp(a, "--virtual-time") == 0) { c->ro.virtual_time = 1; continue; }
+    if (strcmp(a, "--no-blocking-warnings") == 0) { c->ro.no_warnings = 1; continue; }
     if (strcmp(a, "--") == 0) { i++; break; }
-    if (strcmp(a, "-") == 0) { use_stdin = 1; break; }
+    if (strcmp(a, "-") == 0) { c->use_stdin = 1; break; }
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return 0; }
-    if (strcmp(a, "--version") == 0) { has_v = 1; continue; }
-    lua_opts = 1;
-    if (strcmp(a, "-v") == 0) { has_v = 1; continue; }
-    if (strcmp(a, "-i") == 0) { has_i = has_v = 1; continue; }
-    if (strcmp(a, "-E") == 0) { has_E = 1; continue; }
-    if (strcmp(a, "-W") == 0) continue;  /* in order, with -e and -l, below */
+    if (strcmp(a, "--version") == 0) { c->has_v = 1; continue; }
+    c->lua_opts = 1;
+    if (strcmp(a, "-v") == 0) { c->has_v = 1; continue; }
+    if (strcmp(a, "-i") == 0) { c->has_i = c->has_v = 1; continue; }
+    if (strcmp(a, "-E") == 0) { c->has_E = 1; continue; }
+    if (strcmp(a, "-W") == 0) continue;  /* in order, with -e and -l: run_options */
     if (strncmp(a, "-e", 2) == 0 || strncmp(a, "-l", 2) == 0) {
-      has_e |= a[1] == 'e';
+      c->has_e |= a[1] == 'e';
       if (a[2] == '\0' && (++i >= argc || argv[i][0] == '-')) {
         fprintf(stderr, "%s: '%s' needs argument\n", progname, a);
         usage(stderr);
@@ -422,11 +247,94 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 1;
   }
-  script = (i < argc && !use_stdin) ? i : 0;
-  if (use_stdin) script = i;  /* '-' is the script: stdin */
-  if (has_v) printf("lessonrun %s (%s, libuv %s)\n", LR_VERSION, LUA_RELEASE, uv_version_string());
+  if (i < argc || c->use_stdin) c->script = i;  /* with "-", stdin is the script */
+  return ARGS_RUN;
+}
+
+/* lessonrun [options] serve|compare ...: the options it may follow */
+static int run_subcommand(int argc, char **argv, const cmdline *c, const char *scripts,
+                          const char *luadir) {
+  int i = c->sub, serve = strcmp(argv[i], "serve") == 0;
+  if (serve && i > 1) {
+    fprintf(stderr, "%s: '%s' does not apply to serve\n", progname, argv[1]);
+    return 1;
+  }
+  if (!serve && c->ro.trace && c->ro.trace[0]) {
+    fprintf(stderr, "%s: compare draws its timelines on stderr: '--trace=%s' does not apply\n", progname,
+            c->ro.trace);
+    return 1;
+  }
+  return serve ? lr__serve_main(argc - i, argv + i) : lr__compare(argc - i, argv + i, c->ro, scripts, luadir);
+}
+
+/* What run hands to prun. */
+typedef struct {
+  lr_state *S;
+  const cmdline *c;
+  char **argv;
+  int argc, rc;
+  const char *scripts;  /* the lessons folder */
+} main_run;
+
+/* -W, -e and -l in the order given, before the script; stops at the first
+ * failure, as lua.c */
+static int run_options(lr_state *S, char **argv, int end) {
+  int rc = LR_OK;
+  for (int j = 1; j < end && rc == LR_OK; j++) {
+    const char *a = argv[j];
+    if (strcmp(a, "--") == 0) break;
+    if (a[0] == '-' && a[1] == '-') continue;
+    if (strcmp(a, "-W") == 0) lua_warning(lr_lua(S), "@on", 0);
+    if (a[0] == '-' && (a[1] == 'e' || a[1] == 'l')) {
+      const char *val = a[2] ? a + 2 : argv[++j];
+      rc = a[1] == 'e' ? dochunk(S, val) : dolibrary(S, val);
+    }
+  }
+  return rc;
+}
+
+/* With no script: -i, the REPL on a terminal, else stdin as a script */
+static int run_interactive(lr_state *S, const cmdline *c) {
+  if (c->has_i) return lr__repl(S);
+  if (c->script || c->has_e || c->has_v) return LR_OK;
+  if (!isatty(STDIN_FILENO)) return lr__cli_run_loaded(S, luaL_loadfile(lr_lua(S), NULL), 0);
+  printf("lessonrun %s (%s, libuv %s)  Ctrl-D to quit, Ctrl-C cancels\n", LR_VERSION, LUA_RELEASE,
+         uv_version_string());
+  return lr__repl(S);
+}
+
+/* The part of main that uses the Lua state, protected as lua.c's pmain: an
+ * allocation that fails outside any task is an error, never a PANIC. */
+static int prun(lua_State *L) {
+  main_run *m = lua_touserdata(L, 1);
+  lr_state *S = m->S;
+  const cmdline *c = m->c;
+  char **argv = m->argv;
+  int script = c->script;
+  lr__cli_apply(S, &c->ro);
+  create_arg_table(L, argv, m->argc, script);  /* no script: arg[0] is the program, as in lua.c */
+  int rc = c->has_E ? LR_OK : doinit(S);
+  if (rc == LR_OK) rc = run_options(S, argv, script ? script : m->argc);
+  if (rc == LR_OK && script) {
+    if (c->use_stdin) {  /* "-": stdin is the script, what follows its arguments */
+      rc = run_script(S, luaL_loadfile(L, NULL));
+    } else {  /* read now, after LUA_INIT, -e and -l, as lua5.4 reads it */
+      rc = run_script(S, load_script(L, argv[script], m->scripts));
+    }
+  }
+  if (c->ro.trace && rc != LR_INTERRUPTED &&
+      !lr__cli_trace_report(S, c->ro.trace, script ? argv[script] : "(command line)") && rc == LR_OK)
+    rc = LR_ERROR;  /* the picture asked for could not be made */
+  if (rc == LR_OK) rc = run_interactive(S, c);  /* as lua.c: a failed LUA_INIT, -e, -l or script ends it */
+  m->rc = rc;
+  return 0;
+}
+
+/* A state for the command line, prun in it, then the exit status */
+static int run(int argc, char **argv, const cmdline *c, const char *scripts, const char *luadir) {
+  if (c->has_v) printf("lessonrun %s (%s, libuv %s)\n", LR_VERSION, LUA_RELEASE, uv_version_string());
   fflush(stdout);
-  lr_state *S = lr__new(luadir, has_E);
+  lr_state *S = lr__new(luadir, c->has_E);
   if (!S) {
     const char *why = lr__new_error();
     if (strncmp(why, "lessonrun: ", 11) == 0) why += 11;
@@ -434,16 +342,32 @@ int main(int argc, char **argv) {
     lr__curl_preload_join();
     return 1;
   }
-  main_run m = {S, &ro, argv, argc, script, use_stdin, has_E, has_e, has_i, has_v, LR_ERROR, scripts};
+  main_run m = {S, c, argv, argc, LR_ERROR, scripts};
   lua_State *L = lr_lua(S);
   lua_pushcfunction(L, prun);
   lua_pushlightuserdata(L, &m);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {  /* out of memory */
-    report(lr__errtext(L, -1));
+    lr__cli_report(lr__errtext(L, -1));
     m.rc = LR_ERROR;
   }
   int rc = m.rc;
   lr_close(S);
   lr__curl_preload_join();  /* never exit with a thread inside dlopen */
-  return status_exit(rc);
+  return lr__cli_status_exit(rc);
+}
+
+int main(int argc, char **argv) {
+  /* Big blocks (a table of a million tasks, the sleepers' ring) always in
+   * their own mappings, so growing one is an mremap, not a copy into fresh
+   * pages (glibc's default threshold climbs to 32 MiB after the first free). */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  lr__std_fds_open();
+  char scripts[PATH_MAX], luadir[PATH_MAX];
+  locate(scripts, luadir, sizeof scripts);
+  cmdline c;
+  memset(&c, 0, sizeof c);
+  int st = collect_args(argc, argv, &c);
+  if (st != ARGS_RUN) return st;
+  if (c.sub) return run_subcommand(argc, argv, &c, scripts, luadir);
+  return run(argc, argv, &c, scripts, luadir);
 }

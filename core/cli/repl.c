@@ -12,7 +12,7 @@
 #include <readline/readline.h>
 #include <readline/history.h>
 
-#include "lr.h"
+#include "cli.h"
 
 /* GNU readline is loaded when a REPL starts on a terminal, not linked:
  * linking it (and libtinfo) costs every script's start-up about 0.5 ms of
