@@ -9,51 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <readline/readline.h>
-#include <readline/history.h>
-
 #include "cli.h"
-
-/* GNU readline is loaded when a REPL starts on a terminal, not linked:
- * linking it (and libtinfo) costs every script's start-up about 0.5 ms of
- * relocations and page faults for something only the REPL uses. */
-#define RL_FUNCS(X)                                                         \
-  X(rl_callback_handler_install) X(rl_callback_handler_remove)              \
-  X(rl_callback_read_char) X(rl_replace_line) X(add_history)                \
-  X(using_history) X(stifle_history) X(read_history) X(write_history)       \
-  X(rl_copy_text) X(rl_save_prompt) X(rl_restore_prompt) X(rl_redisplay)
-
-#define RL_VARS(X)                                                          \
-  X(rl_catch_signals) X(rl_readline_name) X(rl_point) X(rl_end)             \
-  X(rl_attempted_completion_function) X(rl_attempted_completion_over)       \
-  X(rl_completion_append_character) X(rl_completer_word_break_characters)
-
-static struct {
-#define X(f) __typeof__(&f) f;
-  RL_FUNCS(X)
-  RL_VARS(X)
-#undef X
-} rl;
-
-/* 0 when loaded; else -1 with the reason on stderr (the REPL then reads
- * plain lines) */
-static int rl_load(void) {
-#define X(f) #f,
-  static const char *const names[] = { RL_FUNCS(X) RL_VARS(X) };
-#undef X
-  void *syms[sizeof names / sizeof *names];
-  char err[256];
-  if (lr__dl_bind("libreadline.so.8", names, syms, sizeof names / sizeof *names, err, sizeof err) != 0) {
-    fprintf(stderr, "lessonrun: no line editing: %s\n", err);
-    return -1;
-  }
-  size_t i = 0;
-#define X(f) rl.f = (__typeof__(&f))syms[i++];
-  RL_FUNCS(X)
-  RL_VARS(X)
-#undef X
-  return 0;
-}
+#include "rl.h"
 
 typedef struct {
   lr_state *S;
@@ -102,136 +59,22 @@ static void on_line(char *line) {
   r->line = line;
   r->have_line = 1;
   if (!line) r->eof = 1;
-  rl.rl_callback_handler_remove();
+  lr__rl.rl_callback_handler_remove();
 }
 
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)h; (void)events;
   if (status < 0) { the_repl->eof = 1; return; }
-  rl.rl_callback_read_char();
+  lr__rl.rl_callback_read_char();
 }
 
 static void start_input(repl_t *r) {
   if (!r->tty) return;
-  rl.rl_callback_handler_install(prompt(r), on_line);
+  lr__rl.rl_callback_handler_install(prompt(r), on_line);
   if (!r->polling) {
     uv_poll_start(&r->poll, UV_READABLE, on_readable);
     r->polling = 1;
   }
-}
-
-/* ---- Tab completion of globals and fields: "lessonrun.fe", "t:wa" ---- */
-
-/* Replaces the value on top by the table to look into: itself if a table,
- * else its metatable's __index when that is one (task handles, responses:
- * their methods), and returns 1; else pops it and returns 0.  Raw access
- * only: completing must never run a metamethod. */
-static int as_table(lua_State *L) {
-  for (int depth = 0; depth < 4; depth++) {
-    if (lua_istable(L, -1)) return 1;
-    if (!lua_getmetatable(L, -1)) break;
-    lua_pushliteral(L, "__index");
-    lua_rawget(L, -2);
-    lua_remove(L, -2);
-    lua_remove(L, -2);
-  }
-  lua_pop(L, 1);
-  return 0;
-}
-
-/* Adds to the table at t the keys of the table on top (and of its
- * metatable's __index tables) that start with prefix, as head .. key. */
-static void add_keys(lua_State *L, int t, const char *head, size_t headlen, const char *prefix, int depth) {
-  size_t plen = strlen(prefix);
-  lua_pushnil(L);
-  while (lua_next(L, -2)) {
-    lua_pop(L, 1);
-    size_t klen;
-    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &klen) : NULL;
-    if (k && klen >= plen && memcmp(k, prefix, plen) == 0) {
-      lua_pushlstring(L, head, headlen);
-      lua_pushvalue(L, -2);
-      lua_concat(L, 2);
-      lua_pushboolean(L, 1);
-      lua_rawset(L, t);
-    }
-  }
-  if (depth < 4 && lua_getmetatable(L, -1)) {
-    lua_pushliteral(L, "__index");
-    lua_rawget(L, -2);
-    if (lua_istable(L, -1)) add_keys(L, t, head, headlen, prefix, depth + 1);
-    lua_pop(L, 2);
-  }
-}
-
-/* lua_CFunction(text): a set {candidate = true} of completions of text */
-static int collect(lua_State *L) {
-  const char *text = lua_touserdata(L, 1);
-  lua_newtable(L);
-  int t = lua_gettop(L);
-  const char *sep = NULL;
-  for (const char *p = text; *p; p++)
-    if (*p == '.' || *p == ':') sep = p;
-  lua_pushglobaltable(L);
-  if (sep) {  /* walk a.b.c to the table holding the last part */
-    const char *seg = text;
-    while (seg < sep) {
-      const char *e = seg;
-      while (e < sep && *e != '.' && *e != ':') e++;
-      if (!as_table(L)) return 1;
-      lua_pushlstring(L, seg, (size_t)(e - seg));
-      lua_rawget(L, -2);
-      lua_remove(L, -2);
-      seg = e + 1;
-    }
-    if (!as_table(L)) return 1;
-  }
-  const char *prefix = sep ? sep + 1 : text;
-  add_keys(L, t, text, (size_t)(prefix - text), prefix, 0);
-  lua_settop(L, t);
-  return 1;
-}
-
-static char **complete(const char *text, int start, int end) {
-  (void)start; (void)end;
-  *rl.rl_attempted_completion_over = 1;  /* no file names */
-  lua_State *L = the_repl->L;
-  int top = lua_gettop(L);
-  char **out = NULL;
-  lua_pushcfunction(L, collect);
-  lua_pushlightuserdata(L, (void *)text);
-  if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
-    size_t n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, -2)) { lua_pop(L, 1); n++; }
-    if (n > 0 && (out = calloc(n + 2, sizeof *out))) {
-      /* out[0]: what the matches share, readline inserts it */
-      size_t i = 1, common = SIZE_MAX;
-      lua_pushnil(L);
-      while (lua_next(L, -2)) {
-        lua_pop(L, 1);
-        const char *m = lua_tostring(L, -1);
-        if (!(out[i] = strdup(m))) break;
-        size_t c = 0;
-        if (i == 1) common = strlen(m);
-        else while (c < common && out[1][c] == m[c]) c++;
-        if (i > 1) common = c;
-        i++;
-      }
-      out[0] = i > 1 ? strndup(out[1], common) : NULL;
-      if (!out[0]) {
-        for (size_t j = 1; j < i; j++) free(out[j]);
-        free(out);
-        out = NULL;
-      } else if (i == 2) {  /* one match: it alone */
-        free(out[0]);
-        out[0] = out[1];
-        out[1] = NULL;
-      }
-    }
-  }
-  lua_settop(L, top);
-  return out;
 }
 
 static void report(repl_t *r, const char *msg);
@@ -266,18 +109,18 @@ static void run_background(repl_t *r) {
     drive(r, LR_STEP_READY);
     return;
   }
-  int point = *rl.rl_point;
-  char *typed = rl.rl_copy_text(0, *rl.rl_end);
-  rl.rl_save_prompt();
-  rl.rl_replace_line("", 0);
-  rl.rl_redisplay();
+  int point = *lr__rl.rl_point;
+  char *typed = lr__rl.rl_copy_text(0, *lr__rl.rl_end);
+  lr__rl.rl_save_prompt();
+  lr__rl.rl_replace_line("", 0);
+  lr__rl.rl_redisplay();
   drive(r, LR_STEP_READY);
   fflush(stdout);
   fflush(stderr);
-  rl.rl_restore_prompt();
-  rl.rl_replace_line(typed ? typed : "", 0);
-  *rl.rl_point = point <= *rl.rl_end ? point : *rl.rl_end;
-  rl.rl_redisplay();
+  lr__rl.rl_restore_prompt();
+  lr__rl.rl_replace_line(typed ? typed : "", 0);
+  *lr__rl.rl_point = point <= *lr__rl.rl_end ? point : *lr__rl.rl_end;
+  lr__rl.rl_redisplay();
   free(typed);
 }
 
@@ -377,7 +220,7 @@ static void handle_line(repl_t *r, char *line) {
     r->chunk = code;
     return;
   }
-  if (code[0] && r->tty) rl.add_history(code);
+  if (code[0] && r->tty) lr__rl.add_history(code);
   free(r->chunk);
   r->chunk = NULL;
   free(code);
@@ -461,9 +304,9 @@ static void history_open(repl_t *r) {
   r->histfile[0] = '\0';
   if (h) snprintf(r->histfile, sizeof r->histfile, "%s", h);
   else if (home) snprintf(r->histfile, sizeof r->histfile, "%s/.lessonrun_history", home);
-  rl.using_history();
-  rl.stifle_history(1000);
-  if (r->histfile[0]) rl.read_history(r->histfile);
+  lr__rl.using_history();
+  lr__rl.stifle_history(1000);
+  if (r->histfile[0]) lr__rl.read_history(r->histfile);
 }
 
 /* Ctrl-C is ours from here; on a terminal, readline and the poll on stdin */
@@ -475,13 +318,11 @@ static void repl_open(repl_t *r, lr_state *S) {
   r->tty = isatty(STDIN_FILENO);
   the_repl = r;
   lr__host_begin(r->rt, on_sigint, r);
-  if (r->tty && rl_load() != 0) r->tty = 0;
+  if (r->tty && lr__rl_load() != 0) r->tty = 0;
   if (r->tty) {
-    *rl.rl_catch_signals = 0;  /* Ctrl-C is ours: clear the line or cancel */
-    *rl.rl_readline_name = "lessonrun";
-    *rl.rl_attempted_completion_function = complete;
-    *rl.rl_completion_append_character = '\0';
-    *rl.rl_completer_word_break_characters = " \t\n\"'`<>=;|&{}()[],+-*/%^#~";
+    *lr__rl.rl_catch_signals = 0;  /* Ctrl-C is ours: clear the line or cancel */
+    *lr__rl.rl_readline_name = "lessonrun";
+    lr__complete_setup(r->L);
     history_open(r);
     if (lr__host_poll_init(r->rt, &r->poll, STDIN_FILENO) != 0) r->tty = 0;
   }
@@ -490,10 +331,10 @@ static void repl_open(repl_t *r, lr_state *S) {
 
 static void repl_close(repl_t *r) {
   if (r->tty) {
-    rl.rl_callback_handler_remove();
+    lr__rl.rl_callback_handler_remove();
     stop_input(r);
     lr__host_close(r->rt, (uv_handle_t *)&r->poll);
-    if (r->histfile[0]) rl.write_history(r->histfile);
+    if (r->histfile[0]) lr__rl.write_history(r->histfile);
   }
   free(r->chunk);
   lr__host_end(r->rt);
@@ -504,8 +345,8 @@ static void repl_close(repl_t *r) {
 static void clear_input(repl_t *r) {
   r->clear = 0;
   lr__host_sigint_forget(r->rt);
-  rl.rl_replace_line("", 0);
-  rl.rl_callback_handler_remove();
+  lr__rl.rl_replace_line("", 0);
+  lr__rl.rl_callback_handler_remove();
   fputs("\n", stdout);
   free(r->chunk);
   r->chunk = NULL;
