@@ -8,7 +8,7 @@
 #include "lr.h"
 
 static void setfuncs(lua_State *L, const luaL_Reg *l) {
-  lua_getfield(L, LUA_REGISTRYINDEX, "lessonrun.runtime");
+  lua_getfield(L, LUA_REGISTRYINDEX, LR_RUNTIME_KEY);
   luaL_setfuncs(L, l, 1);
 }
 

@@ -148,7 +148,7 @@ void lr__semaphore_open(lua_State *L) {
   lr__wait_kind_register(&semaphore_kind);
   if (luaL_newmetatable(L, SEM_MT)) {
     lua_newtable(L);
-    lua_getfield(L, LUA_REGISTRYINDEX, "lessonrun.runtime");
+    lua_getfield(L, LUA_REGISTRYINDEX, LR_RUNTIME_KEY);
     luaL_setfuncs(L, sem_methods, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, s_close);

@@ -16,7 +16,7 @@ void lr__block_end(lua_State *L, lr_runtime *rt, const lr_wait_kind *kind, uint6
   if (rt->trace) lr__trace(rt, LR_EV_UNBLOCK, lr__current(L), kind->id);
   if (!rt->warn_blocking) return;
   /* held up: tasks that were ready, sleepers now due, transfers in flight */
-  size_t held = ready_before + lr__overdue(rt) + rt->nfetch;
+  size_t held = ready_before + lr__overdue(rt) + rt->pending_io;
   double secs = (double)(lr__now_ns(rt) - began) / 1e9;
   if (held == 0 || secs < 0.1) return;  /* asyncio's slow-callback threshold */
   lua_Debug ar;

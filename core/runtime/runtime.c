@@ -9,7 +9,6 @@
 
 #include "lr.h"
 
-#define LR_RUNTIME_KEY "lessonrun.runtime"
 
 static void close_walk(uv_handle_t *h, void *arg) {
   (void)arg;

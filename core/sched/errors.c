@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lr.h"
+#include "base/url.h"
 
 #define ERROR_MT "lessonrun.Error"
 
@@ -81,12 +82,9 @@ void lr__push_errobj(lua_State *L, const char *kind, const char *msg) {
   lua_setmetatable(L, -2);
 }
 
-/* Where the authority of a URL whose "://" is at s[i] ends: at its path,
- * query or fragment, or where the text around it resumes. */
-static size_t authority_end(const char *s, size_t n, size_t i) {
-  while (i < n && !strchr("/?#\\ \t\r\n\"'<>()[]{}|`", s[i])) i++;
-  return i;
-}
+/* Where the authority of a URL in a message ends: at its path, query or
+ * fragment, or where the text around it resumes. */
+#define TEXT_AUTHORITY_END "/?#\\ \t\r\n\"'<>()[]{}|`"
 
 /* Secrets stay out of messages: every URL in s (an error message may quote
  * several, and curl's own text too) loses its password, or its user name
@@ -98,8 +96,7 @@ const char *lr__push_redacted(lua_State *L, const char *s, size_t n) {
   size_t from = 0;
   for (size_t i = 0; i + 3 <= n; i++) {
     if (memcmp(s + i, "://", 3) != 0) continue;
-    size_t start = i + 3, end = authority_end(s, n, start), at = end;
-    while (at > start && s[at - 1] != '@') at--;
+    size_t start = i + 3, at, end = lr__url_authority(s, n, start, TEXT_AUTHORITY_END, &at);
     if (at == start) continue;  /* no userinfo */
     at--;                       /* the '@' */
     const char *colon = memchr(s + start, ':', at - start);
@@ -135,7 +132,7 @@ static int perrtext(lua_State *L) {
   }
   if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) {
     /* (an offload worker's state has no runtime: no loop to wait on there) */
-    lr_runtime *rt = lua_getfield(L, LUA_REGISTRYINDEX, "lessonrun.runtime") == LUA_TUSERDATA ?
+    lr_runtime *rt = lua_getfield(L, LUA_REGISTRYINDEX, LR_RUNTIME_KEY) == LUA_TUSERDATA ?
                      lua_touserdata(L, -1) : NULL;
     lua_pop(L, 1);
     lua_pushvalue(L, 1);

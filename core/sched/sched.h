@@ -136,6 +136,9 @@ typedef struct {
   lr_task *task;
 } lr_fifo_sleeper;
 
+/* The registry field that holds the runtime (a full userdata) */
+#define LR_RUNTIME_KEY "lessonrun.runtime"
+
 struct lr_runtime {
   uv_loop_t loop;
   lua_State *L;          /* main thread */
@@ -193,21 +196,13 @@ struct lr_runtime {
   /* blocking-call warnings (timers.c, fetch.c) */
   int warn_blocking;
   int warned_ref;        /* table: call site -> true */
-  size_t nfetch;         /* transfers in flight on the multi */
+  size_t pending_io;     /* I/O in flight that will wake a task (HTTP's
+                          * transfers): tasks a blocking call holds up */
   int jobs;              /* offload jobs on the thread pool */
   long nrefs;            /* registry refs held (lr__ref/lr__unref) */
 
-  /* HTTP (curl_uv.c, fetch.c): created on first use, so startup stays cheap */
-  void *multi;           /* CURLM* */
-  uv_timer_t curl_timer;
-  int curl_ready;
-  long max_connections, max_host_connections;
-  void *blocking_easy;   /* CURL*: blocking_fetch's persistent handle */
-  struct lr_pooled_easy {  /* fetch.c: CURL*s of finished fetches, for the next ones */
-    void *easy;
-    int plain;             /* still set up for a plain GET; else reset */
-  } *easy_pool;
-  size_t easy_npool, easy_cappool;
+  void *http;            /* http/'s state (lr_http), made on its first use and
+                          * freed by its closer, so startup stays cheap */
   void (*on_sigint)(lr_runtime *rt, void *ud);  /* REPL overrides */
   void *on_sigint_ud;
 

@@ -1,0 +1,33 @@
+/* Argument checks shared by the layers and the server (args.h). */
+#include <stdarg.h>
+
+#include "base/args.h"
+
+int lr__opterror(lua_State *L, int arg, const char *fname, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const char *msg = lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
+}
+
+static int option_index(lua_State *L, const char *const *names) {
+  if (lua_type(L, -2) != LUA_TSTRING) return -1;
+  size_t kl;
+  const char *k = lua_tolstring(L, -2, &kl);
+  for (int i = 0; names[i]; i++)
+    if (strlen(names[i]) == kl && memcmp(names[i], k, kl) == 0) return i;
+  return -1;
+}
+
+int lr__each_option(lua_State *L, int idx, const char *const *names, lr_option_fn each, void *ud) {
+  int n = 0;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    n++;
+    each(L, option_index(L, names), ud);
+    lua_pop(L, 1);
+  }
+  return n;
+}
