@@ -1,4 +1,4 @@
-/* What the executable's files (lessonrun.c, compare.c, repl.c) share. */
+/* What the executable's files share. */
 #ifndef LR_CLI_H
 #define LR_CLI_H
 
@@ -13,7 +13,7 @@ typedef struct {
   int no_warnings;
 } lr_run_opts;
 
-/* lessonrun.c */
+/* run.c */
 void lr__cli_report(const char *msg);  /* "lessonrun: msg" on stderr */
 int lr__cli_status_exit(int rc);       /* LR_* to the exit status */
 void lr__cli_apply(lr_state *S, const lr_run_opts *o);  /* on a fresh state */

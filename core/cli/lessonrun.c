@@ -38,15 +38,6 @@ static void usage(FILE *f) {
     "  %s sync.lua | async.lua | index.lua | cpu.lua\n", progname, progname, progname, progname);
 }
 
-void lr__cli_report(const char *msg) {
-  fprintf(stderr, "%s: %s\n", progname, msg);
-  fflush(stderr);
-}
-
-int lr__cli_status_exit(int rc) {
-  return rc == LR_OK ? 0 : rc == LR_INTERRUPTED ? 130 : 1;
-}
-
 /* ---- where things are -------------------------------------------------- */
 
 static char exe_dir[PATH_MAX];
@@ -73,23 +64,6 @@ static void locate(char *scripts, char *luadir, size_t n) {
   snprintf(luadir, n, "%s/../share/lua/5.4", exe);
 }
 
-/* A script whose code names fetch (a constant of the loaded chunk: not a
- * comment) gets libcurl loading on a thread from the start, as an import at
- * its top would load it, rather than at its first request: dlopen of
- * libcurl and its ~30 libraries takes 15-40 ms, a tenth of the lesson's
- * 0.2 s of fetches.  Anything else (-e, the REPL, scripts that never name
- * fetch) starts as before. */
-static void preload_if_fetching(lua_State *L) {
-  if (lr__function_mentions(L, -1, "fetch")) lr__curl_preload();
-}
-
-/* lua5.4's luaL_loadfile reads it, once. */
-int lr__cli_load_found(lua_State *L, const char *path) {
-  int st = luaL_loadfilex(L, path, NULL);
-  if (st == LUA_OK) preload_if_fetching(L);
-  return st;
-}
-
 /* Finds NAME and loads it (the chunk, or the error, pushed) */
 static int load_script(lua_State *L, const char *name, const char *scripts) {
   char buf[PATH_MAX + 16], err[PATH_MAX * 3];
@@ -102,19 +76,6 @@ static int load_script(lua_State *L, const char *name, const char *scripts) {
 }
 
 /* ---- running things ---------------------------------------------------- */
-
-int lr__cli_run_loaded(lr_state *S, int status, int nargs) {
-  lua_State *L = lr_lua(S);
-  if (status != LUA_OK) {
-    lua_pop(L, nargs);
-    lr__cli_report(lua_tostring(L, -1));
-    lua_pop(L, 1);
-    return LR_ERROR;
-  }
-  int rc = lr__exec(S, nargs);
-  if (rc != LR_OK) lr__cli_report(lr_errmsg(S));
-  return rc;
-}
 
 static int dochunk(lr_state *S, const char *chunk) {
   lua_State *L = lr_lua(S);
@@ -182,13 +143,6 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
     lua_rawseti(L, -2, i - script);
   }
   lua_setglobal(L, "arg");
-}
-
-void lr__cli_apply(lr_state *S, const lr_run_opts *o) {
-  lr_runtime *rt = lr__state_runtime(S);
-  if (o->virtual_time) lr__host_set_virtual_time(rt);
-  if (o->trace) lr__host_set_trace(rt, 1);
-  if (o->no_warnings) lr__host_set_blocking_warnings(rt, 0);
 }
 
 /* ---- the command line, collected, then run (as lua.c) -------------------- */
