@@ -50,6 +50,12 @@ char *lr__utf8_put(char *d, unsigned long cp);  /* writes cp's UTF-8 at d; retur
 size_t lr__json_quote(char *dst, const char *s, size_t n, int replace, size_t *bad);
 #define LR_JSON_QUOTE_MAX(n) (6 * (n) + 2)
 
+/* t + s seconds, in ns (s >= 0), saturating at UINT64_MAX: a deadline */
+static inline uint64_t lr__after_seconds(uint64_t t, double s) {
+  double ns = s * 1e9;
+  return ns >= (double)(UINT64_MAX - t) ? UINT64_MAX : t + (uint64_t)ns;
+}
+
 /* stdfds.c: 0-2 on /dev/null where closed */
 void lr__std_fds_open(void);
 

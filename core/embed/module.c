@@ -117,9 +117,12 @@ static void register_embedded(lua_State *L) {
 int luaopen_lessonrun(lua_State *L) {
   lr_runtime *rt = lr__get_runtime(L);
   lr__task_open(L, rt);
+  lr__task_api_open(L, rt);
+  lr__gather_open();
   lua_newtable(L);
   setfuncs(L, lr__task_funcs);
-  setfuncs(L, lr__timer_funcs);
+  setfuncs(L, lr__gather_funcs);
+  setfuncs(L, lr__sleep_funcs);
   setfuncs(L, lr__error_funcs);
   setfuncs(L, lr__server_funcs);
   setfuncs(L, lr__fetch_funcs);
@@ -131,7 +134,7 @@ int luaopen_lessonrun(lua_State *L) {
   setfuncs(L, lr__offload_funcs);
   lr__fetch_open(L);
   lr__semaphore_open(L);
-  lr__timers_open();
+  lr__sleep_open();
   lr__offload_open();
   lua_pushliteral(L, LR_VERSION);
   lua_setfield(L, -2, "version");

@@ -13,7 +13,7 @@
 
 #include <lualib.h>
 
-#include "lr.h"
+#include "prims/prims.h"
 
 #define MAX_DEPTH 100
 

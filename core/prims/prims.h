@@ -38,6 +38,20 @@ void lr__wait_yieldable(lua_State *L, const char *fname);
 /* Outside any task, no loop driven: run t to its end (raises "fname: deadlock") */
 void lr__drive_task(lua_State *L, lr_runtime *rt, lr_task *t, const char *fname);
 
+/* sleep.c */
+extern const luaL_Reg lr__sleep_funcs[];
+void lr__sleep_open(void);  /* registers the sleep, yield and blocking_sleep kinds */
+
+/* gather.c */
+extern const luaL_Reg lr__gather_funcs[];
+void lr__gather_open(void);  /* registers the gather and wait kinds */
+int lr__task_wait(lua_State *L);  /* task:wait() */
+int lr__wait_finished(lua_State *L, lr_task *c);  /* c finished, its handle at 1: results or raise */
+
+/* task_api.c */
+extern const luaL_Reg lr__task_funcs[];
+void lr__task_api_open(lua_State *L, lr_runtime *rt);  /* after lr__task_open */
+
 /* semaphore.c */
 extern const luaL_Reg lr__semaphore_funcs[];
 void lr__semaphore_open(lua_State *L);

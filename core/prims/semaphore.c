@@ -4,7 +4,7 @@
  * right whatever is cancelled when. */
 #include <string.h>
 
-#include "lr.h"
+#include "prims/prims.h"
 
 #define SEM_MT "lessonrun.Semaphore"
 

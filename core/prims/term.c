@@ -3,7 +3,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "lr.h"
+#include "prims/prims.h"
 
 static int fd_of(lua_State *L, int idx) {
   if (lua_isinteger(L, idx)) return (int)lua_tointeger(L, idx);

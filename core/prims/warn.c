@@ -4,7 +4,7 @@
  * the way asyncio's debug mode reports slow callbacks. */
 #include <stdio.h>
 
-#include "lr.h"
+#include "prims/prims.h"
 
 uint64_t lr__block_begin(lua_State *L, lr_runtime *rt, const lr_wait_kind *kind) {
   if (rt->trace) lr__trace(rt, LR_EV_BLOCK, lr__current(L), kind->id);

@@ -233,15 +233,54 @@ static inline lr_runtime *lr__runtime(lua_State *L) {
   return (lr_runtime *)lua_touserdata(L, lua_upvalueindex(1));
 }
 
-/* task.c */
-lr_task *lr__current(lua_State *L);
-lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
+/* The task running on L, or NULL (a plain coroutine, the main thread):
+ * each task's coroutine has its task in its extra space. */
+static inline lr_task *lr__current(lua_State *L) {
+  lr_task *t = *(lr_task **)lua_getextraspace(L);
+  return (t && t->co == L) ? t : NULL;
+}
+
+/* Unfinished tasks are anchored in one Lua array, live[1..nlive], each
+ * knowing its slot (t->ref); a task that finishes swaps the last one into
+ * its slot.  The array is also how the runtime walks its unfinished tasks,
+ * so a task needs no list links of its own.  Pushes t's handle, or nil once
+ * it has finished. */
+static inline void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t) {
+  if (t->ref == LUA_NOREF) { lua_pushnil(L); return; }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->live_ref);
+  lua_rawgeti(L, -1, t->ref);
+  lua_remove(L, -2);
+}
+
+/* The clock sleeps and now() count on, in ns: the loop's, or the virtual one */
+static inline uint64_t lr__now_ns(lr_runtime *rt) {
+  return rt->virtual_time ? rt->vnow : uv_hrtime();
+}
+
+/* "pending", "ready", ... for an enum lr_task_state (else "pending") */
+static inline const char *lr__state_name(unsigned state) {
+  static const char *const names[] = {
+    "pending", "ready", "running", "waiting", "done", "failed", "cancelled"
+  };
+  return names[state < sizeof names / sizeof names[0] ? state : 0];
+}
+
+#define LR_TASK_MT "lessonrun.Task"
+
+/* ready.c: the ready queue, and waking a parked task onto it */
+/* Room in the ready queue for n tasks: 0, or -1 when out of memory.  A task
+ * is in it at most once, and only while unfinished, so spawn makes room for
+ * every live task and waking never has to grow it (where it could not fail). */
+int lr__rq_reserve(lr_runtime *rt, size_t n);
+void lr__rq_push(lr_runtime *rt, lr_task *t);
 lr_task *lr__rq_pop(lr_runtime *rt);  /* rq_len > 0 */
+void lr__wake(lr_runtime *rt, lr_task *t, int why);
+
+/* task.c: creating, resuming, parking, cancelling and finishing tasks */
+lr_task *lr__spawn(lua_State *L, lr_runtime *rt, int first, int nargs);
 lr_task *lr__checktask(lua_State *L, int idx);
 lr_task *lr__totask(lua_State *L, lr_runtime *rt, int idx);  /* the task at idx, or NULL */
-void lr__push_task(lua_State *L, lr_runtime *rt, lr_task *t);
 lr_task *lr__live_at(lr_runtime *rt, size_t i);  /* 1 <= i <= rt->nlive */
-void lr__wake(lr_runtime *rt, lr_task *t, int why);
 int lr__park(lua_State *L, lr_runtime *rt, lr_task *t, const lr_wait_kind *kind,
              void *data, lua_KContext ctx, lua_KFunction k);
 void lr__cleanup(lr_runtime *rt, lr_task *t);
@@ -255,24 +294,50 @@ int lr__raise_wake_error(lua_State *L, lr_runtime *rt, lr_task *t);
 void lr__resume(lr_runtime *rt, lr_task *t);
 int lr__cancel(lr_runtime *rt, lr_task *t);
 int lr__push_results(lua_State *L, lr_task *t, int idx, int first_only);  /* idx: its handle */
-void lr__push_error(lua_State *L, lr_task *t);
-void lr__push_traceback(lua_State *L, lr_task *t);
-void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx);
 void lr__task_open(lua_State *L, lr_runtime *rt);
-void lr__drop_watchers(lr_task *t);
-extern const luaL_Reg lr__task_funcs[];
 
-/* timers.c */
+/* names.c: what a task is called */
+void lr__push_name(lua_State *L, lr_runtime *rt, lr_task *t, int idx);
+void lr__push_label(lua_State *L, lr_runtime *rt, lr_task *t);  /* "task 'given'", else as push_name */
+/* The extras of the task whose handle is at idx / of t: a table or nil
+ * (made if create), pushed; returns its type */
+int lr__push_extras_at(lua_State *L, int idx, int create);
+void lr__push_extra(lua_State *L, lr_runtime *rt, lr_task *t, int create);
+#define LR_WHERE_SIZE (LUA_IDSIZE + 16)
+const char *lr__where_defined(const lua_Debug *ar, char *buf, size_t n);
+void lr__names_open(lua_State *L);
+
+/* failure.c: a failed task's traceback and error */
+void lr__push_error(lua_State *L, lr_task *t);      /* t FAILED or CANCELLED */
+void lr__push_traceback(lua_State *L, lr_task *t);  /* t FAILED or CANCELLED */
+void lr__observe(lr_task *t);  /* its error was seen: no "nobody waited" report */
+void lr__push_never_started(lua_State *L, lr_runtime *rt, lr_task *t);  /* never raises */
+/* lua_CFunction(rt, t, failed): builds t's traceback on its coroutine and
+ * returns the unobserved-error sentinel (failed) or nil */
+int lr__precord(lua_State *L);
+void lr__failure_open(lua_State *L);
+
+/* group.c: a task waiting for tasks (lr_group) */
+lr_group *lr__group_new(lua_State *L, const char *fname, lr_task *waiter, int failfast);
+void lr__group_leave(lr_group *g);  /* the waiter lets go */
+int lr__group_watch(lr_group *g, lr_task *c);  /* 0, or -1 out of memory */
+void lr__group_watch_or_raise(lua_State *L, const char *fname, lr_group *g, lr_task *c);
+/* Called by the waiter's continuation: let go of its group (t->park_data) if
+ * the cleanup has not; returns the first child that failed (NULL if none, or
+ * if abandoned). */
+lr_task *lr__group_done(lr_task *t);
+void lr__group_cleanup(lr_runtime *rt, lr_task *t);  /* a waiter's wait kind's cleanup */
+void lr__notify_watchers(lr_runtime *rt, lr_task *t);  /* t finished */
+void lr__drop_watchers(lr_task *t);  /* for the runtime's __gc: t will never finish */
+
+/* timerq.c: the timer queue */
 void lr__timers_init(lr_runtime *rt);
 void lr__timers_close(lr_runtime *rt);
-uint64_t lr__now_ns(lr_runtime *rt);
 size_t lr__overdue(lr_runtime *rt);
 int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s);
 void lr__timer_remove(lr_runtime *rt, lr_task *t);
-void lr__timers_open(void);  /* registers the sleep, yield and blocking_sleep kinds */
 int lr__virtual_advance(lr_runtime *rt);
 void lr__set_virtual_time(lr_runtime *rt);
-extern const luaL_Reg lr__timer_funcs[];
 
 /* trace.c */
 void lr__trace(lr_runtime *rt, int kind, lr_task *t, uint32_t aux);

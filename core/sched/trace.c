@@ -6,13 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lr.h"
+#include "sched/sched.h"
 
 static const char *const kind_names[] = {
   "spawn", "run", "stop", "park", "wake", "end", "block", "unblock"
-};
-static const char *const state_names[] = {
-  "pending", "ready", "running", "waiting", "done", "failed", "cancelled"
 };
 
 void lr__trace(lr_runtime *rt, int kind, lr_task *t, uint32_t aux) {
@@ -110,17 +107,13 @@ static void push_spawn_name(lua_State *L, int first, int nargs) {
     luaL_addstring(&b, fname);
   } else {
     lua_Debug fa;
-    lua_pushvalue(L, first);
-    if (lua_getinfo(L, ">S", &fa) && fa.linedefined > 0) {
-      char where[LUA_IDSIZE + 16];
-      snprintf(where, sizeof where, "%s:%d", fa.short_src, fa.linedefined);
-      luaL_addstring(&b, where);
-    } else if (fa.what && strcmp(fa.what, "main") == 0) {
-      luaL_addstring(&b, fa.short_src);
+    char where[LR_WHERE_SIZE] = "";
+    lua_pushvalue(L, first);  /* (popped by lua_getinfo: the buffer's top stays) */
+    if (lua_getinfo(L, ">S", &fa)) lr__where_defined(&fa, where, sizeof where);
+    luaL_addstring(&b, where[0] ? where : "function");
+    if (where[0] && fa.linedefined <= 0) {  /* a main chunk: no arguments */
       luaL_pushresult(&b);
       return;
-    } else {
-      luaL_addstring(&b, "function");
     }
   }
   luaL_addchar(&b, '(');
@@ -194,7 +187,7 @@ static int l_trace_data(lua_State *L) {
     if (e->kind == LR_EV_PARK || e->kind == LR_EV_BLOCK || e->kind == LR_EV_UNBLOCK)
       lua_pushstring(L, lr__wait_kind(e->aux) ? lr__wait_kind(e->aux)->name : "");
     else if (e->kind == LR_EV_END)
-      lua_pushstring(L, state_names[e->aux < 7 ? e->aux : 0]);
+      lua_pushstring(L, lr__state_name(e->aux));
     else
       lua_pushinteger(L, e->aux);
     lua_rawseti(L, -2, i + 1);
