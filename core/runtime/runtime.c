@@ -134,6 +134,7 @@ lr_runtime *lr__get_runtime(lua_State *L) {
   err = uv_async_init(&rt->loop, &rt->sigint_async, sigint_async_cb);
   if (err) luaL_error(L, "lessonrun: cannot create the event loop: %s", uv_strerror(err));
   rt->sigint_async.data = rt;
+  rt->drive_hold = lr__drive_hold;
   uv_unref((uv_handle_t *)&rt->sigint_async);
   lua_setfield(L, LUA_REGISTRYINDEX, LR_RUNTIME_KEY);
   lr__push_cancel(L, rt);  /* made now, so the reference count is steady */

@@ -25,7 +25,7 @@ void lr__add_closer(lr_runtime *rt, void (*fn)(lr_runtime *rt, void *ud), void *
 /* signals.c */
 void lr__sigint_install(lr_runtime *rt);
 void lr__sigint_restore(lr_runtime *rt);
-extern volatile sig_atomic_t lr__sigint_count;
+void lr__drive_hold(lr_runtime *rt, int hold);  /* rt->drive_hold (sched.h) */
 
 /* host.c: the runtime as an executable drives it between its own reads
  * (the REPL); the executable sets no field of it. */

@@ -6,9 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lr.h"
+#include "runtime/runtime.h"
 
-volatile sig_atomic_t lr__sigint_count = 0;
 static lr_runtime *volatile sig_rt = NULL;
 static struct sigaction old_action;
 static int installed = 0;
@@ -37,6 +36,14 @@ static void on_sigint(int sig) {
   if (rt->running)
     lua_sethook(rt->running, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
   uv_async_send(&rt->sigint_async);
+}
+
+void lr__drive_hold(lr_runtime *rt, int hold) {
+  if (hold) {
+    if (rt->driving++ == 0) lr__sigint_install(rt);
+  } else if (--rt->driving == 0) {
+    lr__sigint_restore(rt);
+  }
 }
 
 void lr__sigint_install(lr_runtime *rt) {

@@ -3,7 +3,7 @@
  * pcall can tell them apart from ordinary error strings. */
 #include <string.h>
 
-#include "lr.h"
+#include "sched/sched.h"
 #include "base/url.h"
 
 #define ERROR_MT "lessonrun.Error"
@@ -41,6 +41,8 @@ void lr__push_cancel(lua_State *L, lr_runtime *rt) {
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->cancel_ref);
 }
+
+volatile sig_atomic_t lr__sigint_count = 0;
 
 int lr__raise_interrupt(lua_State *L, lr_runtime *rt, int unhook) {
   if (unhook) lua_sethook(L, NULL, 0, 0);
@@ -139,13 +141,13 @@ static int perrtext(lua_State *L) {
     lua_Hook hook = lua_gethook(L);
     int mask = lua_gethookmask(L), count = lua_gethookcount(L);
     if (rt) {
-      if (rt->driving++ == 0) lr__sigint_install(rt);  /* after the run too: Ctrl-C must reach the hook */
+      rt->drive_hold(rt, 1);  /* after the run too: Ctrl-C must reach the hook */
       sigint_seen = (int)lr__sigint_count;
       lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1000);  /* (the old one is put back below) */
     }
     int st = lua_pcall(L, 1, 1, 0);
     if (rt) {
-      if (--rt->driving == 0) lr__sigint_restore(rt);
+      rt->drive_hold(rt, 0);
       lua_sethook(L, hook, mask, count);
     }
     if (st == LUA_OK && lua_type(L, -1) == LUA_TSTRING) return 1;

@@ -173,6 +173,11 @@ struct lr_runtime {
 
   uv_async_t sigint_async;
   int sigint_handled;    /* SIGINT presses already acted upon */
+  /* Set by the runtime when it is made (runtime/signals.c): hold 1 marks
+   * the loop as driven and, for the first holder, installs the SIGINT
+   * handler; hold 0 undoes one.  For code below the runtime that runs Lua
+   * outside the driver (a report's __tostring), so it never calls up. */
+  void (*drive_hold)(lr_runtime *rt, int hold);
   volatile int interrupted;  /* a SIGINT cancelled the root task */
   lr_task *root;         /* task Ctrl-C cancels, if any */
 
@@ -355,6 +360,9 @@ extern const luaL_Reg lr__error_funcs[];
  * cancellation error; unhook: remove the SIGINT handler's hook from L first
  * (this error is the interruption it was set for). */
 int lr__raise_interrupt(lua_State *L, lr_runtime *rt, int unhook);
+/* SIGINT presses so far: the runtime's handler counts them (signals.c); a
+ * blocking call compares it with what it saw before. */
+extern volatile sig_atomic_t lr__sigint_count;
 void lr__push_errobj(lua_State *L, const char *kind, const char *msg);
 /* Replaces the error value at idx by its text for the user and returns it:
  * never raises, and a __tostring that fails or waits gives a message instead
