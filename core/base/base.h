@@ -56,6 +56,10 @@ static inline uint64_t lr__after_seconds(uint64_t t, double s) {
   return ns >= (double)(UINT64_MAX - t) ? UINT64_MAX : t + (uint64_t)ns;
 }
 
+/* parse_uint.c: a whole non-negative decimal integer up to max, no sign, no
+ * spaces, no overflow: 1 with it in *out, else 0 */
+int lr__parse_uint(const char *p, uint64_t max, uint64_t *out);
+
 /* stdfds.c: 0-2 on /dev/null where closed */
 void lr__std_fds_open(void);
 

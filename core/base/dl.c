@@ -1,10 +1,10 @@
 /* Loading libraries on first use (see curl_api.h): libcurl, libmicrohttpd, jansson. */
 #include <dlfcn.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 
 #include "lr.h"
+#include "base/thread.h"
 
 #define LR_DL_IMPL
 #include "base/curl_api.h"
@@ -93,11 +93,7 @@ static void *preload_main(void *arg) {
 void lr__curl_preload(void) {
   pthread_mutex_lock(&lock);
   if (!preloading && curl_state == 0) {
-    sigset_t all, old;  /* signals (Ctrl-C) stay with the main thread */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    preloading = pthread_create(&preloader, NULL, preload_main, NULL) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    preloading = lr__thread_create_masked(&preloader, preload_main, NULL) == 0;
   }
   pthread_mutex_unlock(&lock);
 }
