@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/args.h"
 #include "server/internal.h"
 
 #define SERVER_MT "lessonrun.Server"
@@ -49,44 +50,44 @@ static int srv_tostring(lua_State *L) {
 
 static const char *const option_names[] = {"host", "port", NULL};
 
+typedef struct {
+  const char *host;         /* anchored by the options table */
+  lua_Integer port;
+} serve_opts;
+
+static void serve_option(lua_State *L, int which, void *ud) {
+  serve_opts *o = ud;
+  size_t len;
+  if (which < 0) {
+    if (lua_type(L, -2) != LUA_TSTRING) luaL_argerror(L, 1, "option names must be strings (host, port)");
+    const char *k = lua_tolstring(L, -2, &len);
+    if (lr__has_nul(k, len)) luaL_argerror(L, 1, "option names must not contain a NUL byte");
+    luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s' (the options are host and port)", k));
+  } else if (which == 0) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_argerror(L, 1, lua_pushfstring(L, "option 'host' must be a string, got %s",
+                                          luaL_typename(L, -1)));
+    o->host = lua_tolstring(L, -1, &len);
+    if (lr__has_nul(o->host, len))  /* "0.0.0.0\0x" would listen everywhere */
+      luaL_argerror(L, 1, "option 'host' must not contain a NUL byte");
+  } else {
+    int isint = 0;
+    if (lua_type(L, -1) == LUA_TNUMBER) o->port = lua_tointegerx(L, -1, &isint);
+    if (!isint || o->port < 0 || o->port > 65535)
+      luaL_argerror(L, 1, "option 'port' must be an integer in 0..65535");
+  }
+}
+
 /* serve([{host=, port=}]) -> server.  Misuse raises "bad argument";
  * failing to listen (port taken...) raises "serve: cannot listen ...". */
 static int l_serve(lua_State *L) {
-  const char *host = "127.0.0.1";
-  lua_Integer port = 0;
+  serve_opts o = {"127.0.0.1", 0};
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-      if (lua_type(L, -2) != LUA_TSTRING)
-        return luaL_argerror(L, 1, "option names must be strings (host, port)");
-      size_t klen;
-      const char *k = lua_tolstring(L, -2, &klen);
-      int which = -1;
-      for (int i = 0; option_names[i]; i++)  /* the length too: "host\0x" is no option */
-        if (klen == strlen(option_names[i]) && strcmp(k, option_names[i]) == 0) which = i;
-      if (which < 0 && strlen(k) != klen)
-        return luaL_argerror(L, 1, "option names must not contain a NUL byte");
-      if (which < 0)
-        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s' (the options are host "
-                                                      "and port)", k));
-      if (which == 0) {
-        if (lua_type(L, -1) != LUA_TSTRING)
-          return luaL_argerror(L, 1, lua_pushfstring(L, "option 'host' must be a string, got %s",
-                                                     luaL_typename(L, -1)));
-        size_t hlen;
-        host = lua_tolstring(L, -1, &hlen);  /* anchored by the options table */
-        if (strlen(host) != hlen)  /* "0.0.0.0\0x" would listen everywhere */
-          return luaL_argerror(L, 1, "option 'host' must not contain a NUL byte");
-      } else {
-        int isint = 0;
-        if (lua_type(L, -1) == LUA_TNUMBER) port = lua_tointegerx(L, -1, &isint);
-        if (!isint || port < 0 || port > 65535)
-          return luaL_argerror(L, 1, "option 'port' must be an integer in 0..65535");
-      }
-      lua_pop(L, 1);
-    }
+    lr__each_option(L, 1, option_names, serve_option, &o);
   }
+  const char *host = o.host;
+  lua_Integer port = o.port;
   if (!lr__server_host_ok(host))
     return luaL_argerror(L, 1, lua_pushfstring(L, "option 'host' must be a numeric IPv4 or IPv6 "
                                                   "address (e.g. 127.0.0.1 or ::1), got '%s'", host));
