@@ -131,6 +131,7 @@ lr_runtime *lr__get_runtime(lua_State *L) {
   lua_pushliteral(L, "not enough memory");  /* (Lua's own message) */
   rt->nomem_ref = lr__ref(L, rt);
   lr__timers_init(rt);
+  lr__trace_init(rt);
   err = uv_async_init(&rt->loop, &rt->sigint_async, sigint_async_cb);
   if (err) luaL_error(L, "lessonrun: cannot create the event loop: %s", uv_strerror(err));
   rt->sigint_async.data = rt;

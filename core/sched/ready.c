@@ -10,18 +10,9 @@
  * could fail without a way to say so (a wake in a libuv callback, the
  * cancellations at shutdown): spawn makes that room, or raises. */
 int lr__rq_reserve(lr_runtime *rt, size_t n) {
-  if (n <= rt->rq_cap) return 0;
-  /* realloc (mremap for big rings: no copy, no second copy resident),
-   * then move the part that wrapped around to just after the old end */
-  size_t old = rt->rq_cap, cap = old ? old * 2 : 256;
-  while (cap < n) cap *= 2;
-  lr_task **q = realloc(rt->rq, cap * sizeof *q);
+  lr_task **q = lr__ring_grow(rt->rq, sizeof *q, rt->rq_head, rt->rq_len, &rt->rq_cap, n);
   if (!q) return -1;
-  lr__advise_huge(q, cap * sizeof *q);
-  size_t wrapped = rt->rq_head + rt->rq_len > old ? rt->rq_head + rt->rq_len - old : 0;
-  memcpy(q + old, q, wrapped * sizeof *q);
   rt->rq = q;
-  rt->rq_cap = cap;
   return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "lessonrun.h"
 #include "base/base.h"
+#include "base/buf.h"
 
 #define LR_VERSION "0.1.0"
 
@@ -192,8 +193,7 @@ struct lr_runtime {
 
   /* tracing (trace.c) and the virtual clock (timers.c) */
   int trace;
-  lr_event *events;
-  size_t nevents, cap_events;
+  lr_buf events;         /* lr_event[len / sizeof (lr_event)] */
   int trace_names_ref;   /* table: task id -> name */
   int virtual_time;
   uint64_t vnow;         /* the virtual clock, ns */
@@ -347,6 +347,7 @@ void lr__set_virtual_time(lr_runtime *rt);
 /* trace.c */
 void lr__trace(lr_runtime *rt, int kind, lr_task *t, uint32_t aux);
 void lr__trace_spawn(lua_State *L, lr_runtime *rt, lr_task *t, int first, int nargs);
+void lr__trace_init(lr_runtime *rt);
 void lr__trace_close(lr_runtime *rt);
 extern const luaL_Reg lr__trace_funcs[];
 

@@ -6,47 +6,20 @@
 #include <string.h>
 
 #include "sched/sched.h"
+#include "base/heap.h"
 
 /* ---- the heap ------------------------------------------------------------ */
 
-static int before(const lr_sleeper *a, const lr_sleeper *b) {
-  return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
-}
-
-static void heap_set(lr_runtime *rt, size_t i, lr_sleeper s) {
-  rt->heap[i] = s;
-  s.task->heap_idx = (uint32_t)i;
-}
-
-static void heap_up(lr_runtime *rt, size_t i) {
-  lr_sleeper s = rt->heap[i];
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (!before(&s, &rt->heap[p])) break;
-    heap_set(rt, i, rt->heap[p]);
-    i = p;
-  }
-  heap_set(rt, i, s);
-}
-
-static void heap_down(lr_runtime *rt, size_t i) {
-  lr_sleeper s = rt->heap[i];
-  size_t n = rt->heap_len;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && before(&rt->heap[c + 1], &rt->heap[c])) c++;
-    if (!before(&rt->heap[c], &s)) break;
-    heap_set(rt, i, rt->heap[c]);
-    i = c;
-  }
-  heap_set(rt, i, s);
-}
+/* equal deadlines leave in the order they came (seq) */
+#define SLEEPER_BEFORE(x, y) \
+  ((x)->deadline < (y)->deadline || ((x)->deadline == (y)->deadline && (x)->seq < (y)->seq))
+#define SLEEPER_MOVED(a, i) ((a)[i].task->heap_idx = (uint32_t)(i))
+LR_HEAP_DEFINE(sleepers, lr_sleeper, SLEEPER_BEFORE, SLEEPER_MOVED)
 
 static void heap_remove(lr_runtime *rt, size_t i) {
   rt->heap[i].task->heap_idx = LR_NO_HEAP;
-  rt->heap_len--;
-  if (rt->heap_len == 0) {
+  if (rt->heap_len == 1) {
+    rt->heap_len = 0;
     rt->heap_max = 0;
     if (rt->heap_cap * sizeof *rt->heap > LR_SHRINK_BYTES) {
       free(rt->heap);
@@ -55,10 +28,7 @@ static void heap_remove(lr_runtime *rt, size_t i) {
     }
     return;
   }
-  if (i == rt->heap_len) return;
-  heap_set(rt, i, rt->heap[rt->heap_len]);
-  heap_down(rt, i);
-  heap_up(rt, rt->heap[i].task->heap_idx);
+  sleepers_remove(rt->heap, &rt->heap_len, i);
 }
 
 /* ---- the FIFO lane ------------------------------------------------------- */
@@ -78,15 +48,10 @@ static void heap_remove(lr_runtime *rt, size_t i) {
 
 static int fifo_push(lr_runtime *rt, lr_fifo_sleeper e) {
   if (rt->fifo_len == rt->fifo_cap) {
-    /* realloc (mremap for big rings: no copy, no second copy resident),
-     * then move the part that wrapped around to just after the old end */
-    size_t old = rt->fifo_cap, cap = old ? old * 2 : 256;
-    lr_fifo_sleeper *q = lr__advise_huge(realloc(rt->fifo, cap * sizeof *q), cap * sizeof *q);
+    lr_fifo_sleeper *q = lr__ring_grow(rt->fifo, sizeof *q, rt->fifo_head, rt->fifo_len, &rt->fifo_cap,
+                                       rt->fifo_len + 1);
     if (!q) return -1;
-    size_t wrapped = rt->fifo_head + rt->fifo_len > old ? rt->fifo_head + rt->fifo_len - old : 0;
-    memcpy(q + old, q, wrapped * sizeof *q);
     rt->fifo = q;
-    rt->fifo_cap = cap;
   }
   FIFO_AT(rt, rt->fifo_len) = e;
   e.task->heap_idx = rt->fifo_base + (uint32_t)rt->fifo_len;
@@ -254,9 +219,8 @@ int lr__timer_add(lr_runtime *rt, lr_task *t, lua_Number s) {
       rt->heap = h;
       rt->heap_cap = cap;
     }
-    rt->heap[rt->heap_len++] = e;
+    sleepers_push(rt->heap, &rt->heap_len, e);
     if (d > rt->heap_max) rt->heap_max = d;
-    heap_up(rt, rt->heap_len - 1);
   }
   arm(rt);
   return 0;

@@ -13,18 +13,17 @@ static const char *const kind_names[] = {
 };
 
 void lr__trace(lr_runtime *rt, int kind, lr_task *t, uint32_t aux) {
-  if (rt->nevents == rt->cap_events) {
-    size_t cap = rt->cap_events ? rt->cap_events * 2 : 4096;
-    lr_event *e = realloc(rt->events, cap * sizeof *e);
-    if (!e) { rt->trace = 0; return; }  /* out of memory: stop tracing, not the program */
-    rt->events = e;
-    rt->cap_events = cap;
+  lr_event *e = (lr_event *)lr__buf_room(&rt->events, sizeof *e);  /* (malloc'd: aligned) */
+  if (!e) {  /* out of memory: stop tracing, not the program; trace(true) tries again */
+    rt->trace = 0;
+    rt->events.err = 0;
+    return;
   }
-  lr_event *e = &rt->events[rt->nevents++];
   e->t = lr__now_ns(rt) - rt->t0;
   e->task = t ? (uint32_t)t->id : 0;
   e->aux = aux;
   e->kind = (uint8_t)kind;
+  lr__buf_commit(&rt->events, sizeof *e);
 }
 
 static void add_arg(luaL_Buffer *b, lua_State *L, int idx) {
@@ -140,10 +139,10 @@ void lr__trace_spawn(lua_State *L, lr_runtime *rt, lr_task *t, int first, int na
   lua_pop(L, 1);
 }
 
+void lr__trace_init(lr_runtime *rt) { lr__buf_init(&rt->events, NULL, 0); }
+
 void lr__trace_close(lr_runtime *rt) {
-  free(rt->events);
-  rt->events = NULL;
-  rt->nevents = rt->cap_events = 0;
+  lr__buf_free(&rt->events);
 }
 
 /* trace([on]) -> whether tracing was on; trace(true) starts recording */
@@ -170,14 +169,14 @@ static int l_trace_name(lua_State *L) {
  * now=seconds, virtual=bool}: the events as columns (cheap for 100k tasks) */
 static int l_trace_data(lua_State *L) {
   lr_runtime *rt = lr__runtime(L);
-  int n = (int)rt->nevents;
+  int n = (int)(rt->events.len / sizeof(lr_event));
   lua_createtable(L, 0, 8);
   lua_createtable(L, n, 0);
   lua_createtable(L, n, 0);
   lua_createtable(L, n, 0);
   lua_createtable(L, n, 0);
   for (int i = 0; i < n; i++) {
-    lr_event *e = &rt->events[i];
+    const lr_event *e = (const lr_event *)rt->events.p + i;
     lua_pushnumber(L, (lua_Number)e->t / 1e9);
     lua_rawseti(L, -5, i + 1);
     lua_pushinteger(L, e->task);
