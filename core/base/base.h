@@ -11,11 +11,19 @@
 int lr__dl_bind(const char *soname, const char *const *names, void **syms, size_t n, char *err,
                 size_t errlen);
 
-/* alloc.c: the Lua state's allocator (small blocks from huge-page arenas) */
+/* alloc.c: the Lua state's allocator, a lua_Alloc (ud: the lr_alloc): the
+ * arenas (arena.c) when built with LR_ALLOC_ARENAS, else lauxlib's
+ * realloc/free.  lr__alloc_free after lua_close. */
 typedef struct lr_alloc lr_alloc;
 lr_alloc *lr__alloc_new(void);
 void lr__alloc_free(lr_alloc *a);
 void *lr__alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+/* arena.c, for alloc.c: small blocks from huge-page arenas */
+typedef struct lr_arenas lr_arenas;
+lr_arenas *lr__arenas_new(void);
+void lr__arenas_free(lr_arenas *a);
+void *lr__arenas_alloc(lr_arenas *a, void *ptr, size_t osize, size_t nsize);
+#define LR_HUGE_PAGE ((size_t)2 << 20)
 
 /* ring.c: a ring is four fields of its owner, T *ring and size_t head, len,
  * cap; element i (from the head) is ring[(head + i) % cap].  Both helpers

@@ -6,7 +6,6 @@
 
 #include "base/base.h"
 
-#define HUGE_PAGE ((size_t)2 << 20)
 #define FIRST_CAP 256
 
 /* Ask for huge pages on the whole block: a part would split its mapping, and
@@ -14,7 +13,7 @@
  * two huge pages or more: smaller ones are rarely mappings of their own. */
 void *lr__advise_huge(void *p, size_t n) {
 #ifdef MADV_HUGEPAGE
-  if (p && n >= 2 * HUGE_PAGE) {
+  if (p && n >= 2 * LR_HUGE_PAGE) {
     uintptr_t b = (uintptr_t)p & ~(uintptr_t)4095;
     uintptr_t e = ((uintptr_t)p + n + 4095) & ~(uintptr_t)4095;
     madvise((void *)b, e - b, MADV_HUGEPAGE);

@@ -159,8 +159,10 @@ static int pexec(lua_State *L) {
     const char *msg = lr__errtext(L, -1);
     lr__push_traceback(L, t);
     const char *tb = lua_tostring(L, -1);
-    if (!tb || !tb[0] || strcmp(tb, msg) == 0) {
-      lua_pop(L, 1);  /* no traceback (out of memory gives its message again) */
+    /* out of memory: the message alone, as in lua5.4 (Lua calls no message
+     * handler for it), whether or not the allocator had room for a traceback */
+    if (!tb || !tb[0] || strcmp(tb, msg) == 0 || strcmp(msg, "not enough memory") == 0) {
+      lua_pop(L, 1);
     } else {
       lua_pushliteral(L, "\n");
       lua_insert(L, -2);

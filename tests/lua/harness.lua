@@ -145,6 +145,24 @@ function H.test(name, fn, opts)
 end
 
 --- done(): print the totals and exit (non-zero if a test failed)
+--- skip_unless_built(trick, why): exit 77 (ctest: skipped) unless lessonrun
+--- was built with that speed trick (LR_TRICKS, set by tests/CMakeLists.txt;
+--- unset: the defaults, all built), the reason logged where ctest shows it
+function H.skip_unless_built(trick, why)
+  local tricks = os.getenv("LR_TRICKS")
+  if not tricks or (" " .. tricks .. " "):find(" " .. trick .. " ", 1, true) then return end
+  local reason = ("skipped: %s (lessonrun built without it: LR_TRICKS=%q)"):format(why, tricks)
+  print(reason)
+  local log = os.getenv("LR_SKIPPED_LOG")
+  local f = log and io.open(log, "a")
+  if f then
+    f:write(("  %s: %s\n"):format(os.getenv("LR_TEST_NAME") or arg[0], reason))
+    f:close()
+  end
+  io.stdout:flush()
+  os.exit(77)
+end
+
 function H.done()
   print(("%d passed, %d failed"):format(H.passed, H.failed))
   io.stdout:flush()
