@@ -3,8 +3,8 @@
  * set on a fresh state. */
 #include <stdio.h>
 
-#include "base/curl_api.h"
 #include "cli.h"
+#include "preload.h"
 #include "script.h"
 
 void lr__cli_report(const char *msg) {
@@ -23,20 +23,10 @@ void lr__cli_apply(lr_state *S, const lr_run_opts *o) {
   if (o->no_warnings) lr__host_set_blocking_warnings(rt, 0);
 }
 
-/* A script whose code names fetch (a constant of the loaded chunk: not a
- * comment) gets libcurl loading on a thread from the start, as an import at
- * its top would load it, rather than at its first request: dlopen of
- * libcurl and its ~30 libraries takes 15-40 ms, a tenth of the lesson's
- * 0.2 s of fetches.  Anything else (-e, the REPL, scripts that never name
- * fetch) starts as before. */
-static void preload_if_fetching(lua_State *L) {
-  if (lr__function_mentions(L, -1, "fetch")) lr__curl_preload();
-}
-
 /* lua5.4's luaL_loadfile reads it, once. */
 int lr__cli_load_found(lua_State *L, const char *path) {
   int st = luaL_loadfilex(L, path, NULL);
-  if (st == LUA_OK) preload_if_fetching(L);
+  if (st == LUA_OK) lr__preload_if_fetching(L);
   return st;
 }
 

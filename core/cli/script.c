@@ -1,11 +1,8 @@
 /* The script a command line names: where it is (as given, then NAME.lua,
- * then among the lessons), and whether its code says a word.  The file is
+ * then among the lessons).  The file is
  * then read once, by luaL_loadfilex, as lua5.4 reads it: a FIFO,
  * /dev/stdin or <(...) can be read only once, and /dev/zero must fail at
  * its first bad token, not fill the memory. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
-#endif
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -120,27 +117,4 @@ const char *lr__script_find(const char *name, const char *lessons, char *buf, si
     at += snprintf(err + at, errlen - (size_t)at, "%s'%s'", k ? " or " : "; did you mean ", near.names[k]);
   if (near.n && at >= 0 && (size_t)at < errlen) snprintf(err + at, errlen - (size_t)at, "?");
   return NULL;
-}
-
-typedef struct {
-  const char *word;
-  size_t len;
-  int found;
-} scan_t;
-
-/* lua_dump writes each constant string in one piece: a global or field
- * named fetch shows up whole. */
-static int scan(lua_State *L, const void *p, size_t sz, void *ud) {
-  (void)L;
-  scan_t *s = ud;
-  if (!s->found && sz >= s->len && memmem(p, sz, s->word, s->len)) s->found = 1;
-  return s->found;  /* non-zero stops the dump */
-}
-
-int lr__function_mentions(lua_State *L, int idx, const char *word) {
-  scan_t s = {word, strlen(word), 0};
-  lua_pushvalue(L, idx);
-  lua_dump(L, scan, &s, 1);  /* stripped: constants only, not a path or a local named fetch */
-  lua_pop(L, 1);
-  return s.found;
 }

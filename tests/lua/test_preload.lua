@@ -1,8 +1,10 @@
 -- libcurl is loaded on a thread from the start for a script whose code names
--- fetch (lessonrun.c, dl.c), and only then: the first fetch finds it loaded,
--- other programs start as before, and exiting while it loads is clean.
+-- fetch (cli/preload.c, base/dl.c; built with LR_PRELOAD), and only then:
+-- the first fetch finds it loaded, other programs start as before, and
+-- exiting while it loads is clean.
 -- Whether libcurl is loaded is read from /proc/self/maps.
 local h = dofile(arg[0]:match("^(.-)[^/]*$") .. "harness.lua")
+h.skip_unless_built("preload", "these check the early loading of libcurl (LR_PRELOAD=OFF)")
 local lr = h.lr
 
 local exe = arg[-1]
