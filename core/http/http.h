@@ -11,6 +11,7 @@
 #define LR_HTTP_H
 
 #include "prims/prims.h"
+#include "base/buf.h"
 #include <curl/curl.h>  /* types only: a file that calls curl includes base/curl_api.h */
 
 /* ---- state.c: HTTP's part of a runtime ---------------------------------- */
@@ -86,15 +87,6 @@ int lr__token_char(unsigned char c);
 
 /* ---- transfer.c, deadline.c: one transfer ------------------------------- */
 
-/* A growing buffer that starts in room inside its owner (most responses
- * fit, so a small fetch allocates nothing for them) and moves to the heap
- * when it outgrows it. */
-typedef struct {
-  char *p;
-  size_t len, cap;
-  int heap;  /* p was allocated; else it is the owner's room */
-} lr_fetch_buf;
-
 struct lr_deadline;
 /* Lifetime: fetch_new makes it, and whoever ends the fetch frees it with
  * lr__fetch_free (the task once resumed, its cleanup if cancelled, the
@@ -104,7 +96,8 @@ typedef struct {
   lr_http *http;       /* NULL for blocking_fetch: its handle is not pooled */
   lr_task *task;
   struct curl_slist *headers;
-  lr_fetch_buf body, hdrs;  /* hdrs: "name\0value\0" pairs of the last response */
+  lr_buf body, hdrs;   /* in the rooms below until they outgrow them; hdrs:
+                        * "name\0value\0" pairs of the last response */
   curl_off_t max_body;
   int too_large;
   int nomem;           /* the body or the headers could not grow */

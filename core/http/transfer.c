@@ -1,47 +1,18 @@
-/* One transfer's memory: the lr_fetch, its body and header buffers, and
- * curl's callbacks that fill them. */
+/* One transfer's memory: the lr_fetch, its body and header buffers
+ * (base/buf.h), and curl's callbacks that fill them. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/curl_api.h"
 #include "http/http.h"
 
-static void buf_init(lr_fetch_buf *b, char *room, size_t size) {
-  b->p = room;
-  b->len = 0;
-  b->cap = size;
-  b->heap = 0;
-  room[0] = '\0';
-}
-
-static int buf_add(lr_fetch_buf *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap * 2;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *p = b->heap ? realloc(b->p, cap) : malloc(cap);
-    if (!p) return -1;
-    if (!b->heap) memcpy(p, b->p, b->len + 1);
-    b->p = p;
-    b->cap = cap;
-    b->heap = 1;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-  return 0;
-}
-
-static void buf_free(lr_fetch_buf *b) {
-  if (b->heap) free(b->p);
-}
-
 _Static_assert(sizeof(lr_fetch) <= 1024, "lr_fetch outgrew malloc's per-thread cache");
 
 lr_fetch *lr__fetch_new(void) {
   lr_fetch *f = calloc(1, sizeof *f);
   if (!f) return NULL;
-  buf_init(&f->body, f->body_room, sizeof f->body_room);
-  buf_init(&f->hdrs, f->hdrs_room, sizeof f->hdrs_room);
+  lr__buf_init(&f->body, f->body_room, sizeof f->body_room);
+  lr__buf_init(&f->hdrs, f->hdrs_room, sizeof f->hdrs_room);
   return f;
 }
 
@@ -50,8 +21,8 @@ void lr__fetch_free(lr_fetch *f) {
   if (f->http && f->x.easy)  /* out of the multi by now */
     lr__easy_put(f->http, f->x.easy, f->plain && f->finished && f->result == CURLE_OK);
   curl_slist_free_all(f->headers);
-  buf_free(&f->body);
-  buf_free(&f->hdrs);
+  lr__buf_free(&f->body);
+  lr__buf_free(&f->hdrs);
   free(f);
 }
 
@@ -62,7 +33,7 @@ size_t lr__on_body(char *ptr, size_t size, size_t n, void *ud) {
     f->too_large = 1;
     return 0;  /* aborts the transfer: CURLE_WRITE_ERROR */
   }
-  if (buf_add(&f->body, ptr, len) == 0) return len;
+  if (lr__buf_add(&f->body, ptr, len) == 0) return len;
   f->nomem = 1;
   return 0;
 }
@@ -72,7 +43,7 @@ size_t lr__on_header(char *ptr, size_t size, size_t n, void *ud) {
   size_t len = size * n, nl = len;
   while (nl > 0 && (ptr[nl - 1] == '\n' || ptr[nl - 1] == '\r')) nl--;
   if (nl >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {  /* a new response: keep only the last */
-    f->hdrs.len = 0;
+    lr__buf_reset(&f->hdrs);
     f->headers_done = 0;
     return len;
   }
@@ -85,8 +56,10 @@ size_t lr__on_header(char *ptr, size_t size, size_t n, void *ud) {
   const char *v = colon + 1, *end = ptr + nl;
   while (v < end && (*v == ' ' || *v == '\t')) v++;
   while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
-  if (buf_add(&f->hdrs, ptr, (size_t)(colon - ptr)) || buf_add(&f->hdrs, "", 1) ||
-      buf_add(&f->hdrs, v, (size_t)(end - v)) || buf_add(&f->hdrs, "", 1)) {
+  lr__buf_add(&f->hdrs, ptr, (size_t)(colon - ptr));  /* a failure is sticky: checked once */
+  lr__buf_add(&f->hdrs, "", 1);
+  lr__buf_add(&f->hdrs, v, (size_t)(end - v));
+  if (lr__buf_add(&f->hdrs, "", 1) != 0) {
     f->nomem = 1;
     return 0;
   }
