@@ -59,21 +59,6 @@ static int fetch_k(lua_State *L, int status, lua_KContext ctx) {
   return lr__finish(L, f, "fetch", lua_tostring(L, 1));
 }
 
-/* A pooled handle for r: kept as it is for a plain GET that follows one,
- * else set up in full.  NULL or a message. */
-static const char *fetch_setup(lua_State *L, lr_http *h, lr_fetch *f, lr_request *r) {
-  int preset;
-  f->x.easy = lr__easy_get(h, &preset);
-  f->plain = lr__is_plain(r);
-  if (!f->x.easy) return "cannot create a curl handle";
-  if (preset && f->plain) {
-    lr__keep_plain(f, r);
-    return NULL;
-  }
-  if (preset) curl_easy_reset(f->x.easy);
-  return lr__setup(L, f, r);
-}
-
 /* fetch(url [, opts]) -> response: parks this task while the transfer runs */
 static int l_fetch(lua_State *L) {
   lr_request r;
@@ -93,7 +78,7 @@ static int l_fetch(lua_State *L) {
   f->http = h;
   f->task = t;
   f->x.done = fetch_done;
-  const char *err = fetch_setup(L, h, f, &r);
+  const char *err = (f->x.easy = lr__easy_get(h)) ? lr__setup(L, f, &r) : "cannot create a curl handle";
   if (!err && lr__curl_add(h, &f->x) != 0) err = "cannot add the transfer";
   if (!err && r.timeout_ms) lr__deadline_start(f, r.timeout_ms);
   if (err) {

@@ -23,10 +23,7 @@ typedef struct lr_http {
   uv_timer_t curl_timer;   /* (initialised with the multi) */
   long max_connections, max_host_connections;  /* 0: the default, settled then */
   CURL *blocking_easy;     /* blocking_fetch's persistent handle */
-  struct lr_pooled_easy {  /* pool.c: handles of finished fetches, for the next ones */
-    CURL *easy;
-    int plain;             /* still set up for a plain GET; else reset */
-  } *easy_pool;
+  CURL **easy_pool;        /* pool.c: handles of finished fetches, reset, for the next ones */
   size_t easy_npool, easy_cappool;
   lr_sock *socks;          /* curl_uv.c: the sockets curl watches, a list */
 } lr_http;
@@ -103,7 +100,6 @@ typedef struct {
   int nomem;           /* the body or the headers could not grow */
   int headers_done;    /* the blank line that ends the headers arrived */
   int result;          /* CURLcode */
-  int plain;           /* lr__is_plain(its request) */
   int finished;        /* the transfer ended, by itself or by its deadline */
   int removed;         /* taken out of the multi before it ended (its deadline) */
   struct lr_deadline *deadline;  /* fetch with a timeout: its own timer */
@@ -122,11 +118,9 @@ void lr__deadline_drop(lr_fetch *f);
 
 /* ---- pool.c, setup.c: a handle set up for a request --------------------- */
 
-CURL *lr__easy_get(lr_http *h, int *plain);
-void lr__easy_put(lr_http *h, CURL *e, int plain);
+CURL *lr__easy_get(lr_http *h);  /* NULL when out of memory */
+void lr__easy_put(lr_http *h, CURL *e);
 void lr__easy_pool_close(lr_http *h);
-int lr__is_plain(const lr_request *r);
-void lr__keep_plain(lr_fetch *f, const lr_request *r);
 const char *lr__setup(lua_State *L, lr_fetch *f, lr_request *r);  /* NULL or a message */
 
 /* ---- failure.c, response.c: how a transfer ends ------------------------- */

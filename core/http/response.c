@@ -11,9 +11,13 @@
 
 /* The response's raw header block ("name\0value\0" pairs, as on_header
  * keeps them) waits under this private key until r.headers or
- * r.header_list is first used: most programs never look, and building the
- * two tables (8 tables and 16 strings for nginx's 5 headers) was an eighth
- * of a small fetch's instructions. */
+ * r.header_list is first used (lr__settle for raw walkers): most programs
+ * never look, and building the two tables (8 tables and 16 strings for
+ * nginx's 5 headers) costs memory for every response a program keeps
+ * (bench/README.md: the A/B; -DLR_LAZY_HEADERS=0 builds them at once). */
+#ifndef LR_LAZY_HEADERS
+#define LR_LAZY_HEADERS 1
+#endif
 static const char raw_headers_key = 'h';
 
 /* Sets t[name] = the value on top, without metamethods (r_newindex). */
@@ -104,8 +108,12 @@ static void push_response(lua_State *L, lr_fetch *f) {
   lua_setfield(L, -2, "http_version");
   lua_pushlstring(L, f->body.p, f->body.len);
   lua_setfield(L, -2, "body");
-  lua_pushlstring(L, f->hdrs.p, f->hdrs.len);
-  lua_rawsetp(L, -2, &raw_headers_key);
+  if (LR_LAZY_HEADERS) {
+    lua_pushlstring(L, f->hdrs.p, f->hdrs.len);
+    lua_rawsetp(L, -2, &raw_headers_key);
+  } else {
+    build_headers(L, lua_absindex(L, -1), f->hdrs.p, f->hdrs.len);
+  }
   luaL_setmetatable(L, RESPONSE_MT);  /* last: the fields above bypass r_newindex */
 }
 

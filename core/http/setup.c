@@ -11,18 +11,6 @@
  * one each; plain http stays HTTP/1.1, where waiting gains nothing. */
 static long pipewait(const char *url) { return strncasecmp(url, "https:", 6) == 0 ? 1L : 0L; }
 
-/* A handle that served a plain GET, for another: only what is this
- * fetch's own changes (~20 setopts and their strdups saved per fetch). */
-void lr__keep_plain(lr_fetch *f, const lr_request *r) {
-  CURL *e = f->x.easy;
-  f->max_body = r->max_body;
-  curl_easy_setopt(e, CURLOPT_URL, r->url);
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, pipewait(r->url));
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
-}
-
 /* Loopback never goes through a proxy.  libcurl takes http_proxy and its
  * kin from the environment (as curl and requests do, so a script works
  * behind one), but on a machine set up with one, requests to the built-in

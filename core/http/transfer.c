@@ -19,7 +19,7 @@ lr_fetch *lr__fetch_new(void) {
 void lr__fetch_free(lr_fetch *f) {
   lr__deadline_drop(f);
   if (f->http && f->x.easy)  /* out of the multi by now */
-    lr__easy_put(f->http, f->x.easy, f->plain && f->finished && f->result == CURLE_OK);
+    lr__easy_put(f->http, f->x.easy);
   curl_slist_free_all(f->headers);
   lr__buf_free(&f->body);
   lr__buf_free(&f->hdrs);
