@@ -191,14 +191,14 @@ struct lr_runtime {
 
   int cancel_ref;        /* the cancellation error object */
 
-  /* tracing (trace.c) and the virtual clock (timers.c) */
+  /* tracing (trace.c) and the virtual clock (timerq.c) */
   int trace;
   lr_buf events;         /* lr_event[len / sizeof (lr_event)] */
   int trace_names_ref;   /* table: task id -> name */
   int virtual_time;
   uint64_t vnow;         /* the virtual clock, ns */
 
-  /* blocking-call warnings (timers.c, fetch.c) */
+  /* blocking-call warnings (prims/warn.c, for blocking_sleep and blocking_fetch) */
   int warn_blocking;
   int warned_ref;        /* table: call site -> true */
   size_t pending_io;     /* I/O in flight that will wake a task (HTTP's
@@ -211,7 +211,7 @@ struct lr_runtime {
   void (*on_sigint)(lr_runtime *rt, void *ud);  /* REPL overrides */
   void *on_sigint_ud;
 
-  /* failed tasks whose error nobody retrieved (task.c), and exit (runtime.c) */
+  /* failed tasks whose error nobody retrieved (failure.c), and exit (runtime.c) */
   size_t unobserved;     /* such tasks not reported yet */
   uint64_t nfailed, nfailed_collected;  /* failures; failures when last collected */
   uint64_t collect_after;  /* uv_hrtime() before which no idle collection runs */
