@@ -147,7 +147,7 @@ normal_checks() {
   err=$(cat "$TMP/err")
   expect "too few descriptors: a clear error, exit 1, no abort" \
     eval '[ "$rc" -eq 1 ] && has "$err" "lessonrun: cannot start: cannot create the event loop: " && has "$err" "open files"'
-  if ! ldd "$LR" 2>/dev/null | grep -q libasan; then  # (ASan cannot run under ulimit -v)
+  if ! ldd "$LR" 2>/dev/null | grep libasan >/dev/null; then  # (ASan cannot run under ulimit -v; no -q: under pipefail an early exit can kill ldd)
     set +e
     bash -c 'ulimit -v 400000; exec "$0" -e "local t = {} for i = 1, 1e7 do t[i] = i .. \"x\" end"' "$LR" \
       >"$TMP/out" 2>"$TMP/err" </dev/null

@@ -119,7 +119,7 @@ t0=$(date +%s)
 debug=0  # a debug build honours LR_FAIL_ALLOC_AFTER: with 0 it cannot even start
 LR_FAIL_ALLOC_AFTER=0 "$LR" -e '' 2>/dev/null || debug=1
 sanitized=${LR_SANITIZED:-0}
-ldd "$LR" 2>/dev/null | grep -q -E 'libasan|libubsan' && sanitized=1
+ldd "$LR" 2>/dev/null | grep -E 'libasan|libubsan' >/dev/null && sanitized=1  # (no -q: see cli_test.sh)
 echo "debug allocator: $debug, sanitized: $sanitized"
 
 if [ "$sanitized" = 0 ]; then
