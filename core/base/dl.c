@@ -3,7 +3,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "lr.h"
+#include "base/base.h"
 #include "base/thread.h"
 
 #define LR_DL_IMPL

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "lr.h"
+#include "embed/embed.h"
 #include "script.h"
 
 static int has_suffix(const char *s, const char *suffix) {

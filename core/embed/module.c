@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lr.h"
+#include "embed/embed.h"
 
 static void setfuncs(lua_State *L, const luaL_Reg *l) {
   lua_getfield(L, LUA_REGISTRYINDEX, LR_RUNTIME_KEY);

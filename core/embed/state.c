@@ -6,7 +6,7 @@
 
 #include <lualib.h>
 
-#include "lr.h"
+#include "embed/embed.h"
 
 struct lr_state {
   lua_State *L;

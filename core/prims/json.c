@@ -21,7 +21,7 @@
 #include <strings.h>
 
 #include "base/jansson_api.h"
-#include "lr.h"
+#include "prims/prims.h"
 
 #define MAX_DEPTH 1000          /* deeper nesting is refused both ways (no C stack overflow) */
 #define EXACT_INT 9007199254740992.0  /* 2^53: every integer up to it is a double */

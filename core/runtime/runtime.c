@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lr.h"
+#include "runtime/runtime.h"
 
 
 static void close_walk(uv_handle_t *h, void *arg) {
