@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "base/jansson_api.h"
+#include "base/buf.h"
 #include "prims/prims.h"
 
 #define MAX_DEPTH 1000          /* deeper nesting is refused both ways (no C stack overflow) */
@@ -38,8 +39,7 @@ static int as_integer(double x) {
  * error (out of memory) in the middle then leaks nothing. */
 typedef struct {
   json_t *v;   /* the root value, whose reference this holds */
-  char *text;  /* the encoded text, malloc'd */
-  size_t len, cap;
+  lr_buf text;  /* the encoded text */
 } hold;
 
 /* json_decref's own logic: the inline in jansson.h would call the real
@@ -51,14 +51,15 @@ static void release(json_t *v) {
 static int hold_gc(lua_State *L) {
   hold *h = lua_touserdata(L, 1);
   release(h->v);
-  free(h->text);
-  memset(h, 0, sizeof *h);
+  h->v = NULL;
+  lr__buf_free(&h->text);
   return 0;
 }
 
 static hold *push_hold(lua_State *L) {
   hold *h = lua_newuserdatauv(L, sizeof *h, 0);
-  memset(h, 0, sizeof *h);
+  h->v = NULL;
+  h->text = (lr_buf)LR_BUF_INIT;
   if (luaL_newmetatable(L, "lessonrun.json_hold")) {
     lua_pushcfunction(L, hold_gc);
     lua_setfield(L, -2, "__gc");
@@ -401,20 +402,7 @@ static int enc_value(enc *e, int idx, json_t *parent, const char *k, size_t kn, 
 
 static int append_text(const char *buf, size_t size, void *data) {
   hold *h = data;
-  if (h->cap - h->len < size) {
-    size_t cap = h->cap ? h->cap : 256;
-    while (cap - h->len < size) {
-      if (cap > SIZE_MAX / 2) return -1;
-      cap *= 2;
-    }
-    char *text = realloc(h->text, cap);
-    if (!text) return -1;
-    h->text = text;
-    h->cap = cap;
-  }
-  memcpy(h->text + h->len, buf, size);
-  h->len += size;
-  return 0;
+  return lr__buf_add(&h->text, buf, size) ? -1 : 0;
 }
 
 /* Pushes the JSON text for the value at idx, or returns 0 with the reason
@@ -434,10 +422,10 @@ int lr__json_encode(lua_State *L, int idx, char *errbuf, size_t errlen) {
   }
   size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(e.digits);
   if (json_dump_callback(e.h->v, append_text, e.h, flags) != 0) return luaL_error(L, "not enough memory");
-  lua_pushlstring(L, e.h->text ? e.h->text : "", e.h->len);
+  lua_pushlstring(L, e.h->text.p ? e.h->text.p : "", e.h->text.len);
   release(e.h->v);
-  free(e.h->text);
-  memset(e.h, 0, sizeof *e.h);
+  e.h->v = NULL;
+  lr__buf_free(&e.h->text);
   lua_remove(L, slot);
   return 1;
 }

@@ -13,31 +13,15 @@
 
 #include <lualib.h>
 
+#include "base/buf.h"
 #include "prims/prims.h"
 
 #define MAX_DEPTH 100
 
 static const char OOM[] = "out of memory";  /* put()'s answer when a buffer cannot grow */
 
-typedef struct {
-  char *p;
-  size_t len, cap;
-} sbuf;
-
-static int sb_add(sbuf *b, const void *s, size_t n) {
-  if (n > SIZE_MAX - b->len) return -1;
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n) cap = cap > SIZE_MAX / 2 ? b->len + n : cap * 2;
-    char *p = realloc(b->p, cap);
-    if (!p) return -1;
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  return 0;
-}
+typedef lr_buf sbuf;
+#define sb_add lr__buf_add  /* nonzero when it cannot grow */
 
 /* ---- values by copy ------------------------------------------------------ */
 
@@ -139,9 +123,9 @@ typedef struct {
 } job_t;
 
 static void job_free(job_t *j) {
-  free(j->code.p);
-  free(j->args.p);
-  free(j->results.p);
+  lr__buf_free(&j->code);
+  lr__buf_free(&j->args);
+  lr__buf_free(&j->results);
   free(j->error);
   uv_mutex_destroy(&j->mu);
   free(j);
@@ -234,7 +218,7 @@ static void *worker_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
  * other value by copy when it can travel. */
 static void keep_error(lua_State *L, job_t *j) {
   if (lua_type(L, -1) == LUA_TSTRING) { fail_top(j, L); return; }
-  j->results.len = 0;
+  lr__buf_reset(&j->results);
   const char *e = put(L, &j->results, -1, 0);
   if (!e) {
     j->ok = 0;
@@ -444,6 +428,7 @@ static int l_offload(lua_State *L) {
     free(j);
     return luaL_error(L, "offload: cannot start the work");
   }
+  j->code = j->args = j->results = (lr_buf)LR_BUF_INIT;
   j->rt = rt;
   j->task = t;
   j->nargs = nargs;
