@@ -8,6 +8,7 @@
 #include "base/curl_api.h"
 #include "http/http.h"
 #include "base/args.h"
+#include "base/http_token.h"
 #include "base/url.h"
 
 /* Longer URLs are refused up front (kind "url"): curl's buffer for the
@@ -15,10 +16,6 @@
 #define MAX_URL (256 * 1024)
 #define MAX_HEADER_LINE (64 * 1024)  /* "Name: value" */
 #define MAX_HEADERS (512 * 1024)     /* all of them, with their CRLFs */
-
-int lr__token_char(unsigned char c) {
-  return c > 32 && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
-}
 
 /* The URL's host[:port], without user:password@. */
 static const char *url_authority(const char *url, size_t *len) {
@@ -100,7 +97,7 @@ static void check_framing(lua_State *L, lr_request *r, const char *n, const char
 static void check_header(lua_State *L, lr_request *r, const char *n, size_t nl, const char *v, size_t vl) {
   if (nl == 0) lr__opterror(L, 2, r->fname, "empty header name");
   for (size_t i = 0; i < nl; i++)
-    if (!lr__token_char((unsigned char)n[i]))
+    if (!lr__http_tchar((unsigned char)n[i]))
       lr__opterror(L, 2, r->fname, n[i] ? "header name '%s' has a character not allowed there (CR, LF, "
                    "':', space...)" : "header name '%s...' has a character not allowed there (a NUL byte)", n);
   /* RFC 9110 5.5: no control characters in a field value but HTAB (CR and

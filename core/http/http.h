@@ -80,7 +80,6 @@ void lr__parse_request(lua_State *L, const char *fname, lr_request *r, int check
 void lr__check_url(lua_State *L, lr_request *r);
 void lr__check_headers(lua_State *L, lr_request *r, int idx);
 int lr__same_authority(const char *url, const char *v, size_t vl);
-int lr__token_char(unsigned char c);
 
 /* ---- transfer.c, deadline.c: one transfer ------------------------------- */
 

@@ -6,6 +6,7 @@
 #include "base/curl_api.h"
 #include "http/http.h"
 #include "base/args.h"
+#include "base/http_token.h"
 
 /* Each reads the option's value at idx into r, or raises; slot 3 keeps the
  * headers table and slot 4 the body string for the caller. */
@@ -43,7 +44,7 @@ static void read_method(lua_State *L, lr_request *r, int idx, const char *name) 
   if (ml == 0) lr__opterror(L, 2, r->fname, "option 'method' must not be empty");
   if (lr__has_nul(r->method, ml)) lr__opterror(L, 2, r->fname, "option 'method' contains a NUL byte");
   for (const char *p = r->method; *p; p++)
-    if (!lr__token_char((unsigned char)*p))
+    if (!lr__http_tchar((unsigned char)*p))
       lr__opterror(L, 2, r->fname, "method '%s' is not a valid HTTP method", r->method);
 }
 
