@@ -12,16 +12,26 @@
 #   bench/run.sh fetch      # 10k GETs from a loopback nginx, 100 in flight,
 #                           # vs the C ceiling, curl, aiohttp, Node (not in
 #                           # "all": it starts nginx and takes ~1 min)
+#   bench/run.sh lesson     # the lesson's shape alone (fetch_lesson.lua, cold
+#                           # and warm; BENCH_LESSON_REPEAT runs), no nginx
+#   bench/run.sh ab OPTION  # A/B one speed trick (LR_ALLOC_ARENAS, LR_PREFAULT,
+#                           # LR_PRELOAD): builds build-ab/ON and build-ab/OFF
+#                           # (BENCH_AB_FLAGS: more -D flags for both; for
+#                           # LR_PREFAULT the arenas are on in both), then
+#                           # runs them in turns: sleep (the allocator and the
+#                           # prefault helper) or lesson (the preload), 5 runs
 #
 # Environment:
 #   BENCH_N="10000 100000 1000000"  task counts for the sleep benchmark
-#   BENCH_REPEAT=3        runs per (N, program); the median is shown (with
+#   BENCH_REPEAT=3        runs per (N, program), 5 for ab; the median is shown (with
 #                         min..max).  3 at every N: at 1M a run's time is mostly
 #                         page faults, which vary 2-3x between runs on this VM;
 #                         the whole run then takes ~5 min (BENCH_REPEAT=1: ~2)
-#   BENCH_PEERS="lessonrun asyncio node luv memfloor"   which programs to run
-#                         (memfloor: bench/memfloor.c, no tasks, only the
-#                         fresh memory N tasks need: this machine's floor)
+#   BENCH_PEERS="lessonrun asyncio node luv coroutines memfloor"   which programs
+#                         (coroutines: N bare coroutines parked and resumed
+#                         in a plain lua5.4, no runtime; memfloor:
+#                         bench/memfloor.c, no tasks, only the fresh memory
+#                         N tasks need: this machine's floor)
 #   LESSONRUN=path        the executable (default: build/lessonrun, then
 #                         build-bench/lessonrun)
 #   LESSONRUN_B=path      a second lessonrun build to compare (A/B), shown
@@ -36,11 +46,40 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 mode="${1:-all}"
+usage="usage: $0 [all|sleep|startup|fetch|lesson|cpu|alloc|ab LR_ALLOC_ARENAS|LR_PREFAULT|LR_PRELOAD]"
 case "$mode" in
-  all | sleep | startup | fetch | cpu | alloc) ;;
-  -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: $0 [all|sleep|startup|fetch|cpu|alloc]" >&2; exit 2 ;;
+  all | sleep | startup | fetch | lesson | cpu | alloc) ;;
+  ab)
+    case "${2:-}" in
+      LR_ALLOC_ARENAS | LR_PREFAULT | LR_PRELOAD) ;;
+      *) echo "$usage" >&2; exit 2 ;;
+    esac ;;
+  -h | --help) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "$usage" >&2; exit 2 ;;
 esac
+
+# ab: the option ON (shown as lessonrun) and OFF (lessonrun-b), built here,
+# everything else as configured by default (or by BENCH_AB_FLAGS)
+if [[ "$mode" == ab ]]; then
+  ab_opt="$2"
+  ab_flags="${BENCH_AB_FLAGS:-}"
+  [[ "$ab_opt" == LR_PREFAULT ]] && ab_flags="-DLR_ALLOC_ARENAS=ON $ab_flags"  # (it prefaults the arenas)
+  mkdir -p "$root/build-ab"
+  for v in ON OFF; do
+    rm -f "$root/build-ab/$v/CMakeCache.txt"  # (no option left over from the last A/B)
+    # shellcheck disable=SC2086  # ab_flags is words
+    if ! { cmake -S "$root" -B "$root/build-ab/$v" -DCMAKE_BUILD_TYPE=Release $ab_flags "-D$ab_opt=$v" &&
+      cmake --build "$root/build-ab/$v" -j2 --target lessonrun_exe; } >"$root/build-ab/$v.log" 2>&1; then
+      echo "bench: building with -D$ab_opt=$v failed (see build-ab/$v.log)" >&2
+      exit 1
+    fi
+  done
+  LESSONRUN="$root/build-ab/ON/lessonrun"
+  LESSONRUN_B="$root/build-ab/OFF/lessonrun"
+  BENCH_PEERS="${BENCH_PEERS:-lessonrun lessonrun-b coroutines}"
+  BENCH_REPEAT="${BENCH_REPEAT:-5}"
+  BENCH_LESSON_REPEAT="${BENCH_LESSON_REPEAT:-5}"
+fi
 
 if [[ -z "${LESSONRUN:-}" ]]; then
   for c in "$root/build/lessonrun" "$root/build-bench/lessonrun"; do
@@ -55,7 +94,7 @@ PYTHON="${PYTHON:-/usr/bin/python3}"  # Debian's, not a pyenv one from PATH
 NODE="${NODE:-/usr/bin/node}"
 LUA="${LUA:-$(command -v lua5.4 || echo /usr/bin/lua5.4)}"
 BENCH_N="${BENCH_N:-10000 100000 1000000}"
-BENCH_PEERS="${BENCH_PEERS:-lessonrun ${LESSONRUN_B:+lessonrun-b }asyncio node luv memfloor}"
+BENCH_PEERS="${BENCH_PEERS:-lessonrun ${LESSONRUN_B:+lessonrun-b }asyncio node luv coroutines memfloor}"
 TIMEOUT="${BENCH_TIMEOUT:-300}"
 
 raw="$(mktemp)"
@@ -72,6 +111,7 @@ have_peer() {
     asyncio) [[ -x "$PYTHON" ]] ;;
     node) [[ -x "$NODE" ]] ;;
     luv) [[ -x "$LUA" ]] && "$LUA" -e 'require "luv"' 2>/dev/null ;;
+    coroutines) [[ -x "$LUA" ]] ;;
     memfloor) [[ -x "$tmpdir/memfloor" ]] ;;
     *) return 1 ;;
   esac
@@ -84,17 +124,21 @@ cmd_of() {  # cmd_of impl n -> the command line (one word per line)
     asyncio) printf '%s\n' "$PYTHON" "$here/sleep_asyncio.py" "$2" ;;
     node) printf '%s\n' "$NODE" "$here/sleep_node.mjs" "$2" ;;
     luv) printf '%s\n' "$LUA" "$here/sleep_luv.lua" "$2" ;;
+    coroutines) printf '%s\n' "$LUA" "$here/sleep_coroutines.lua" "$2" ;;
     memfloor) printf '%s\n' "$tmpdir/memfloor" "$2" ;;
   esac
 }
 
-# Runs one program once; appends its RESULT line to $raw, or a FAIL line.
+# Runs one program once; appends its RESULT line to $raw, with proc= its
+# whole process's wall time, or a FAIL line.
 run_one() {
-  local impl="$1" n="$2" out rc
+  local impl="$1" n="$2" out rc t0 t1
   local -a cmd
   mapfile -t cmd < <(cmd_of "$impl" "$n")
+  t0=$(date +%s%N)
   out="$(timeout "$TIMEOUT" "${cmd[@]}" 2>&1)"
   rc=$?
+  t1=$(date +%s%N)
   local line
   line="$(grep '^RESULT ' <<<"$out" | tail -n 1)"
   if [[ $rc -ne 0 || -z "$line" || "$line" != *" n=$n done=$n "* ]]; then
@@ -105,7 +149,7 @@ run_one() {
     return
   fi
   # label it as run here (lessonrun-b runs the same program as lessonrun)
-  sed "s/ impl=[^ ]*/ impl=$impl/" <<<"$line" >>"$raw"
+  sed "s/ impl=[^ ]*/ impl=$impl/; s/\$/ proc=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.6f", d / 1e9 }')/" <<<"$line" >>"$raw"
 }
 
 sleep_bench() {
@@ -118,7 +162,7 @@ sleep_bench() {
   done
   echo "== sleep: N tasks each sleep 0.1 s, then gathered; overhead = wall - 0.1 s"
   echo "   lessonrun: $LESSONRUN${LESSONRUN_B:+   lessonrun-b: $LESSONRUN_B}"
-  echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "   $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   local n reps r i k np=${#peers[@]}
   for n in $BENCH_N; do
     reps="${BENCH_REPEAT:-}"
@@ -147,26 +191,27 @@ report_sleep() {
     function sortn(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
     /^RESULT / {
       im = field($0, "impl"); n = field($0, "n"); k = im SUBSEP n
-      c = ++cnt[k]; ov[k, c] = field($0, "overhead") + 0; rss[k, c] = field($0, "rss_kb") / 1024
+      c = ++cnt[k]; ov[k, c] = field($0, "overhead") + 0; rss[k, c] = field($0, "rss_kb") / 1024; pr[k, c] = field($0, "proc") + 0
     }
     /^FAIL / { im = field($0, "impl"); n = field($0, "n"); bad[im, n]++ }
     END {
       np = split(peers, P, " "); nn = split(nlist, N, " ")
-      printf "\n%-10s %-11s %12s %16s %10s %13s %10s\n", "N", "program", "overhead s", "(min..max)", "vs lr", "peak RSS MB", "vs lr"
+      printf "\n%-8s %-11s %11s %15s %7s %11s %15s %7s %10s\n", "N", "program", "overhead s", "(min..max)", "vs lr", "peak RSS MB", "(min..max)", "vs lr", "process s"
       for (a = 1; a <= nn; a++) {
         n = N[a]
         for (b = 1; b <= np; b++) {
           im = P[b]; k = im SUBSEP n; c = cnt[k]
-          if (!c) { printf "%-10s %-11s %12s\n", n, im, "FAILED"; continue }
-          delete o; delete m
-          for (i = 1; i <= c; i++) { o[i] = ov[k, i]; m[i] = rss[k, i] }
-          sortn(o, c); sortn(m, c)
+          if (!c) { printf "%-8s %-11s %11s\n", n, im, "FAILED"; continue }
+          delete o; delete m; delete q
+          for (i = 1; i <= c; i++) { o[i] = ov[k, i]; m[i] = rss[k, i]; q[i] = pr[k, i] }
+          sortn(o, c); sortn(m, c); sortn(q, c)
           mo = o[int((c + 1) / 2)]; mm = m[int((c + 1) / 2)]
-          MO[im, n] = mo; MM[im, n] = mm
+          MO[im, n] = mo; MM[im, n] = mm; MP[im, n] = q[int((c + 1) / 2)]
           range = c > 1 ? sprintf("(%.3f..%.3f)", o[1], o[c]) : ""
+          mrange = c > 1 ? sprintf("(%.0f..%.0f)", m[1], m[c]) : ""
           ro = (im == "lessonrun" || !(("lessonrun", n) in MO)) ? "" : sprintf("%.2fx", mo / MO["lessonrun", n])
           rm = (im == "lessonrun" || !(("lessonrun", n) in MM)) ? "" : sprintf("%.2fx", mm / MM["lessonrun", n])
-          printf "%-10s %-11s %12.3f %16s %10s %13.1f %10s%s\n", n, im, mo, range, ro, mm, rm, bad[im, n] ? "  (" bad[im, n] " failed)" : ""
+          printf "%-8s %-11s %11.3f %15s %7s %11.1f %15s %7s %10.3f%s\n", n, im, mo, range, ro, mm, mrange, rm, q[int((c + 1) / 2)], bad[im, n] ? "  (" bad[im, n] " failed)" : ""
         }
       }
       print ""
@@ -179,6 +224,20 @@ report_sleep() {
           printf "N=%s: %s overhead is %.2fx lessonrun'"'"'s (%.3f s vs %.3f s); peak RSS %.2fx (%.0f MB vs %.0f MB)\n",
             n, im, MO[im, n] / MO["lessonrun", n], MO[im, n], MO["lessonrun", n],
             MM[im, n] / MM["lessonrun", n], MM[im, n], MM["lessonrun", n]
+        }
+      }
+      # each build of lessonrun against the floor of bare coroutines, by the
+      # whole process (the floor measures only CPU time itself), lessonrun
+      # less its 0.1 s of sleep
+      for (a = 1; a <= nn; a++) {
+        n = N[a]
+        if (!(("coroutines", n) in MP) || MP["coroutines", n] <= 0) continue
+        for (b = 1; b <= np; b++) {
+          im = P[b]
+          if (im !~ /^lessonrun/ || !((im, n) in MP)) continue
+          printf "N=%s: %s takes %.2fx the bare coroutines'"'"' floor (process %.3f s less 0.1 s vs %.3f s); peak RSS %.2fx (%.0f MB vs %.0f MB)\n",
+            n, im, (MP[im, n] - 0.1) / MP["coroutines", n], MP[im, n], MP["coroutines", n],
+            MM[im, n] / MM["coroutines", n], MM[im, n], MM["coroutines", n]
         }
       }
       # the targets (MB = MiB, from VmHWM), for each build of lessonrun
@@ -262,7 +321,7 @@ FETCH_N="${BENCH_FETCH_N:-10000}"
 FETCH_LIMIT="${BENCH_FETCH_LIMIT:-100}"
 FETCH_REPEAT="${BENCH_FETCH_REPEAT:-3}"
 FETCH_PEERS="${BENCH_FETCH_PEERS:-ceiling lessonrun-sem lessonrun-all ${LESSONRUN_B:+lessonrun-b-sem lessonrun-b-all }curl aiohttp node}"
-LESSON_REPEAT="${BENCH_LESSON_REPEAT:-5}"
+LESSON_REPEAT="${BENCH_LESSON_REPEAT:-5}"  # (the lesson mode too)
 NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
 CURL="${CURL:-/usr/bin/curl}"
 GNU_TIME=/usr/bin/time
@@ -406,29 +465,67 @@ fetch_bench() {
   stop_nginx
 
   # the lesson's shape, on the built-in server (no nginx), for each build
-  local how build exe
   local -a builds=(lessonrun)
   [[ " ${peers[*]} " == *" lessonrun-b-"* ]] && builds+=(lessonrun-b)
+  lesson_runs "${builds[@]}" || bad=1
+  report_fetch "${peers[@]}"
+  return "$bad"
+}
+
+# The lesson's shape (fetch_lesson.lua: 20 x /delay/0.1, 10 in flight) on the
+# built-in server, cold and warm, BENCH_LESSON_REPEAT rounds, the builds
+# taking turns (one further along each round): LRESULT lines, with proc= the
+# whole process's wall time (start-up, the server, loading libcurl).
+lesson_runs() {
+  local -a builds=("$@")
+  local r i how build exe out line rc t0 t1 bad=0 nb=${#builds[@]}
   for ((r = 0; r < LESSON_REPEAT; r++)); do
-    for build in "${builds[@]}"; do
+    for ((i = 0; i < nb; i++)); do
+      build="${builds[$(((i + r) % nb))]}"
       exe="$LESSONRUN"
       [[ "$build" == lessonrun-b ]] && exe="$LESSONRUN_B"
       for how in cold warm; do
-        local out line rc
+        t0=$(date +%s%N)
         out="$(timeout "$TIMEOUT" "$exe" "$here/fetch_lesson.lua" 20 10 0.1 "$how" 2>&1)"
         rc=$?
+        t1=$(date +%s%N)
         line="$(grep '^RESULT ' <<<"$out" | tail -n 1)"
         if [[ $rc -ne 0 || "$line" != *" ok=20 "* ]]; then
           echo "  $build lesson-$how FAILED: $(tail -n 3 <<<"$out" | tr '\n' ' ')" >&2
           bad=1
           continue
         fi
-        sed "s/^RESULT /LRESULT build=$build /" <<<"$line" >>"$raw"
+        sed "s/^RESULT /LRESULT build=$build /; s/\$/ proc=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.6f", d / 1e9 }')/" <<<"$line" >>"$raw"
       done
     done
   done
-  report_fetch "${peers[@]}"
   return "$bad"
+}
+
+lesson_bench() {
+  local -a builds=(lessonrun)
+  [[ -n "${LESSONRUN_B:-}" && -x "$LESSONRUN_B" ]] && builds+=(lessonrun-b)
+  echo "== lesson: 20 x /delay/0.1 on the built-in server, 10 in flight (ideal 0.2 s), $LESSON_REPEAT rounds"
+  echo "   lessonrun: $LESSONRUN${LESSONRUN_B:+   lessonrun-b: $LESSONRUN_B}"
+  echo "   $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  lesson_runs "${builds[@]}" || failed=1
+  awk '
+    function field(s, k) { return match(s, " " k "=[^ ]+") ? substr(s, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
+    function sortn(a, c,   i, j, t) { for (i = 2; i <= c; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } }
+    /^LRESULT / {
+      k = field($0, "build") " " field($0, "impl"); if (!(k in c)) order[++nk] = k
+      i = ++c[k]; w[k, i] = field($0, "wall") + 0; p[k, i] = field($0, "proc") + 0
+    }
+    END {
+      printf "\n%-24s %9s %17s %10s %17s %5s\n", "build, shape", "wall s", "(min..max)", "process s", "(min..max)", "runs"
+      for (j = 1; j <= nk; j++) {
+        k = order[j]; n = c[k]
+        delete a; delete b
+        for (i = 1; i <= n; i++) { a[i] = w[k, i]; b[i] = p[k, i] }
+        sortn(a, n); sortn(b, n); m = int((n + 1) / 2)
+        printf "%-24s %9.3f %17s %10.3f %17s %5d\n", k, a[m], sprintf("(%.3f..%.3f)", a[1], a[n]), b[m], sprintf("(%.3f..%.3f)", b[1], b[n]), n
+      }
+    }' "$raw"
 }
 
 # Medians over the rounds; "vs ceiling" is the median of each round's ratio
@@ -556,5 +653,7 @@ if [[ "$mode" == all ]]; then echo; fi
 if [[ "$mode" == all || "$mode" == alloc ]]; then alloc_bench; fi
 # a subshell: its EXIT trap stops nginx and removes its files
 if [[ "$mode" == fetch ]]; then (fetch_bench) || failed=1; fi
+if [[ "$mode" == lesson || ( "$mode" == ab && "$ab_opt" == LR_PRELOAD ) ]]; then lesson_bench; fi
+if [[ "$mode" == ab && "$ab_opt" != LR_PRELOAD ]]; then sleep_bench; fi
 [[ -n "${BENCH_RAW:-}" ]] && cp "$raw" "$BENCH_RAW"
 exit "$failed"

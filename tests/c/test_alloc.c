@@ -24,10 +24,11 @@
 #define CLASS_SIZE(n) (((n) + GRAIN - 1) / GRAIN * GRAIN)
 #define HUGE_ASK ((size_t)1 << 60)    /* more than any machine maps */
 
-/* Under ASan the Lua heap is plain malloc (alloc.c), so only the checks on
- * what any allocator must do run there. */
-#ifdef CHECK_ASAN
-#define ARENAS_OR_SKIP() SKIP("the Lua heap is plain malloc under ASan")
+/* Without the arenas (LR_ALLOC_ARENAS=OFF, the default, or ASan) the Lua
+ * heap is plain realloc (alloc.c), so only the checks on what any allocator
+ * must do run there. */
+#if defined(CHECK_ASAN) || !defined(LR_ALLOC_ARENAS)
+#define ARENAS_OR_SKIP() SKIP("the Lua heap is plain realloc here (LR_ALLOC_ARENAS=OFF, or ASan)")
 #else
 #define ARENAS_OR_SKIP() ((void)0)
 #endif
