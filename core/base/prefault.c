@@ -9,7 +9,6 @@
  * pays: bench/README.md (LR_PREFAULT). */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "base/base.h"
 #include "base/prefault.h"
+#include "base/thread.h"
 
 #define PF_WINDOW ((size_t)6 << 20)
 #define SYNC_WINDOW ((size_t)64 << 10)
@@ -78,12 +78,7 @@ static int start(lr_prefault *pf, char *at) {
   const char *env = getenv("LESSONRUN_PREFAULT");  /* (tests compare with and without) */
   if (env && strcmp(env, "0") == 0) return -1;
   pf->done = pf->want = pf->end = at;
-  sigset_t all, old;  /* signals (Ctrl-C) stay with the main thread */
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int rc = pthread_create(&pf->thread, NULL, prefault_main, pf);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0) return -1;
+  if (lr__thread_create_masked(&pf->thread, prefault_main, pf) != 0) return -1;
   pf->started = 1;
   return 0;
 }
