@@ -77,8 +77,8 @@ end)
 
 -- A finished fetch's curl handle serves the next one (fetch: the last one
 -- back is the first out, so these run one after the other on one handle).
--- After a plain GET it keeps its options for the next plain GET; after
--- anything else it is reset.  Nothing of one request may leak into the next.
+-- It is reset between requests: nothing of one request may leak into the
+-- next, whatever each of them set.
 local function plain_get_is_plain(get, why)
   for _ = 1, 2 do  -- the second one reuses a handle a plain GET left
     local r = get(base .. "/get?plain=1")

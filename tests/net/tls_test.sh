@@ -30,8 +30,7 @@ for _, get in ipairs({ fetch, blocking_fetch }) do
   check("a self-signed certificate is refused by default", not ok and errorkind(e) == "tls", e)
   local ok2, r = pcall(get, url, { timeout = 5, verify = false })
   check("verify = false accepts it", ok2 and r.status == 200, ok2 and r.status or r)
-  -- (fetch reuses curl handles, and keeps a plain GET's options: none of
-  -- verify=false may stay behind)
+  -- (fetch reuses curl handles: none of verify=false may stay behind)
   for i = 1, 2 do
     local ok3, e3 = pcall(get, url)
     check("then a plain fetch verifies again (" .. i .. ")", not ok3 and errorkind(e3) == "tls", e3)
