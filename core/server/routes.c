@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/args.h"
 #include "server/internal.h"
 
 static const char index_text[] =
@@ -96,7 +97,7 @@ static enum MHD_Result bytes(lr_server *s, struct MHD_Connection *c, const char 
   const char *sv = NULL;
   size_t svlen = 0;
   if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "seed", 4, &sv, &svlen) == MHD_YES) {
-    if (!sv || strlen(sv) != svlen || !lr__parse_uint(sv, UINT64_MAX, &seed))
+    if (!sv || lr__has_nul(sv, svlen) || !lr__parse_uint(sv, UINT64_MAX, &seed))
       return lr__send_error(c, MHD_HTTP_BAD_REQUEST, "seed must be a whole number, e.g. ?seed=42");
   } else {
     seed = splitmix64(uv_hrtime() + ++s->seed_counter);

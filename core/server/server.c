@@ -33,7 +33,7 @@ static int srv_index(lua_State *L) {
   server_ud *u = check_server(L);
   size_t klen = 0;
   const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : "";
-  if (strlen(k) != klen) k = "";  /* "url\0x" is no field */
+  if (lr__has_nul(k, klen)) k = "";  /* "url\0x" is no field */
   if (strcmp(k, "url") == 0) lua_pushstring(L, u->url);
   else if (strcmp(k, "host") == 0) lua_pushstring(L, u->host);
   else if (strcmp(k, "port") == 0) lua_pushinteger(L, u->port);
