@@ -9,8 +9,8 @@
 #include <readline/history.h>
 
 /* GNU readline is loaded when a REPL starts on a terminal, not linked:
- * linking it (and libtinfo) costs every script's start-up about 0.5 ms of
- * relocations and page faults for something only the REPL uses. */
+ * linking it (and libtinfo) would cost every script's start-up relocations
+ * and page faults for something only the REPL uses (bench/README.md). */
 #define RL_FUNCS(X)                                                         \
   X(rl_callback_handler_install) X(rl_callback_handler_remove)              \
   X(rl_callback_read_char) X(rl_replace_line) X(add_history)                \

@@ -1,7 +1,7 @@
 /* A fetch's own deadline, beside curl's CURLOPT_TIMEOUT_MS: libcurl 7.88's
- * multi interface drops a deadline that falls while it connects (a 1 ms
- * timeout ended at its 200 ms happy-eyeballs timer), so this timer fails
- * the transfer itself if curl has not by then. */
+ * multi interface can drop a deadline that falls while it connects (it
+ * waits for its happy-eyeballs timer instead: CHANGELOG.md), so this timer
+ * fails the transfer itself if curl has not by then. */
 #include <stdio.h>
 #include <stdlib.h>
 

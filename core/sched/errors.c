@@ -1,6 +1,6 @@
-/* Error values that carry a kind: cancellation now, timeouts and transport
- * failures later.  A table {kind=, message=, ...} with a shared metatable, so
- * pcall can tell them apart from ordinary error strings. */
+/* Error values that carry a kind (cancelled, timeout, the HTTP failures...):
+ * a table {kind=, message=, ...} with a shared metatable, so pcall can tell
+ * them apart from ordinary error strings. */
 #include <string.h>
 
 #include "sched/sched.h"
@@ -27,7 +27,9 @@ static void push_mt(lua_State *L) {
   }
 }
 
-/* The cancellation error: one object per runtime, compared by identity. */
+/* The cancellation error: one object per runtime, made once (so that
+ * cancelling costs no allocation); it is told by its kind (lr__is_cancel),
+ * as a copy of it made by error() or offload must count too. */
 void lr__push_cancel(lua_State *L, lr_runtime *rt) {
   if (rt->cancel_ref == LUA_NOREF) {
     lua_createtable(L, 0, 2);
