@@ -60,7 +60,7 @@ h.test("100,000 fetches, 1,000 in flight: all succeed, memory and descriptors le
     end)
   end
 
-  local t0, first, last, fns = lr.now(), nil, nil, {}
+  local t0, first, half, last, fns = lr.now(), nil, nil, nil, {}
   for i = 1, BATCH do fns[i] = one end
   for b = 1, TOTAL // BATCH do
     local tb = lr.now()
@@ -69,6 +69,7 @@ h.test("100,000 fetches, 1,000 in flight: all succeed, memory and descriptors le
     local m = soak.memory()
     print(("  %6d done  %5.0f fetches/s  %s"):format(b * BATCH, BATCH / dt, soak.show_memory(m)))
     if b == 1 then first = m end
+    if b == TOTAL // BATCH // 2 then half = m end
     last = m
   end
   local elapsed = lr.now() - t0
@@ -86,7 +87,14 @@ h.test("100,000 fetches, 1,000 in flight: all succeed, memory and descriptors le
               100 * (last.trimmed / first.trimmed - 1),
               last.heap - first.heap, (last.heap - first.heap) * 1024 / (TOTAL - BATCH))
   if soak.memstat.allocator() == "glibc" then
-    h.ok(last.trimmed <= first.trimmed * 1.10, "RSS (trimmed) within 10% of its value after 10,000")
+    -- With the Lua heap in glibc's too (the default allocator), what
+    -- malloc_trim can give back shrinks as the heap fragments, then levels
+    -- off (75 MB from 200,000 fetches on, in a run of 400,000); RSS itself
+    -- stays level: a leak would move both, and the malloc'd count below
+    h.ok(last.rss <= first.rss * 1.10, ("RSS within 10%% of its value after 10,000 (%.1f MB, then %.1f)")
+         :format(first.rss / 1024, last.rss / 1024))
+    h.ok(last.trimmed <= half.trimmed * 1.10, ("RSS (trimmed) within 10%% of its value half-way (%.1f MB, then %.1f)")
+         :format(half.trimmed / 1024, last.trimmed / 1024))
   else
     -- AddressSanitizer keeps up to 256 MB of freed memory in quarantine (to
     -- catch use after free) and fills it during the first tens of thousands
