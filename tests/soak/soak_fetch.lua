@@ -118,7 +118,14 @@ h.test("100,000 fetches, 1,000 in flight: all succeed, memory and descriptors le
   soak.figure("descriptors: %d before; %d after the run (%d client + %d server connections kept alive); "
               .. "%d once the server stopped; %d after idling 1.1 s; %d after %d more request(s)",
               fd_base, fd_busy, client, server, fd_stopped, fd_idle, fd_after, requests)
-  h.eq(fd_after, fd_base, "descriptors back to the baseline (new: " .. soak.fd_diff(fd_table, soak.fd_table()) .. ")")
+  -- a leak is a descriptor more; one fewer is one that was only passing
+  -- through when the baseline was read (seen once under ASan in a loaded CI
+  -- run), named here so that a next time says which
+  local now_table = soak.fd_table()
+  local new, gone = soak.fd_diff(fd_table, now_table), soak.fd_diff(now_table, fd_table)
+  if fd_after < fd_base then soak.figure("descriptors open at the baseline and gone since: %s", gone) end
+  h.ok(fd_after <= fd_base and new == "none",
+       ("descriptors back to the baseline: %d, then %d (new: %s; gone: %s)"):format(fd_base, fd_after, new, gone))
   lr.fetch_config(config)
 end, { timeout = 240 })
 
