@@ -11,6 +11,24 @@ int lr__opterror(lua_State *L, int arg, const char *fname, const char *fmt, ...)
   return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
 }
 
+const char *lr__push_key_name(lua_State *L, int idx) {
+  size_t n;
+  if (lua_type(L, idx) != LUA_TSTRING) return luaL_tolstring(L, idx, NULL);
+  const char *s = lua_tolstring(L, idx, &n);
+  if (!lr__has_nul(s, n)) {
+    lua_pushvalue(L, idx);
+    return s;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < n; i++) {
+    if (s[i]) luaL_addchar(&b, s[i]);
+    else luaL_addstring(&b, "\\0");
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
 static int option_index(lua_State *L, const char *const *names) {
   if (lua_type(L, -2) != LUA_TSTRING) return -1;
   size_t kl;

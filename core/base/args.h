@@ -19,6 +19,11 @@ int lr__opterror(lua_State *L, int arg, const char *fname, const char *fmt, ...)
  * a URL or a host that is not what Lua holds) */
 static inline int lr__has_nul(const char *s, size_t n) { return memchr(s, '\0', n) != NULL; }
 
+/* Pushes and returns the key at idx as a message names it: a string with
+ * each NUL byte written \0 ("timeout\0x" is not the option timeout), any
+ * other value as tostring shows it. */
+const char *lr__push_key_name(lua_State *L, int idx);
+
 /* One option of an options table: which is its position in names, or -1
  * for any other key (one that is not a string, or has a NUL byte in it:
  * "host\0x" is no option).  The key is at -2 and the value at -1; the

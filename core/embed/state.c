@@ -133,6 +133,7 @@ static int pexec(lua_State *L) {
   lr_task *saved = rt->root;
   rt->root = t;
   lr__run_until(rt, t);
+  int ran_out = rt->oom && t->state == LR_FAILED;  /* its own failure was out of memory */
   rt->root = saved;
   if (!saved) lr__shutdown_tasks(rt);
   int interrupted = t->interrupted || (rt->interrupted && t->state == LR_CANCELLED);
@@ -160,8 +161,9 @@ static int pexec(lua_State *L) {
     lr__push_traceback(L, t);
     const char *tb = lua_tostring(L, -1);
     /* out of memory: the message alone, as in lua5.4 (Lua calls no message
-     * handler for it), whether or not the allocator had room for a traceback */
-    if (!tb || !tb[0] || strcmp(tb, msg) == 0 || strcmp(msg, "not enough memory") == 0) {
+     * handler for it), whether or not the allocator had room for a traceback;
+     * a script's own error("not enough memory") keeps its traceback */
+    if (!tb || !tb[0] || strcmp(tb, msg) == 0 || ran_out) {
       lua_pop(L, 1);
     } else {
       lua_pushliteral(L, "\n");

@@ -140,8 +140,8 @@ static const char *const limit_names[] = {"max_connections", "max_host_connectio
 
 static void set_limit(lua_State *L, int which, void *ud) {
   lr_http *h = ud;
-  const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-  if (which < 0) luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'", k));
+  if (which < 0) luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'", lr__push_key_name(L, -2)));
+  const char *k = limit_names[which];
   int isint = 0;
   lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
   if (!isint || v < 0 || v > 100000)

@@ -112,7 +112,7 @@ static const opt_reader opt_readers[] = {
 
 static void known_option(lua_State *L, int which, void *ud) {
   lr_request *r = ud;
-  if (which < 0) lr__opterror(L, 2, r->fname, "unknown option '%s'", luaL_tolstring(L, -2, NULL));
+  if (which < 0) lr__opterror(L, 2, r->fname, "unknown option '%s'", lr__push_key_name(L, -2));
 }
 
 static void request_defaults(lr_request *r, const char *fname, int check_only) {

@@ -69,8 +69,9 @@ static void build_headers(lua_State *L, int t, const char *s, size_t len) {
 }
 
 /* If the table at idx is a response whose headers wait in their raw block,
- * builds r.headers and r.header_list now (also its metatable's __lr_settle,
- * which raw walkers call: lr__settle). */
+ * builds r.headers and r.header_list now (whatever its metatable has become:
+ * the raw block is the response's mark).  Also the settler raw walkers call
+ * (lr__settle). */
 static void response_settle(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   if (lua_rawgetp(L, idx, &raw_headers_key) != LUA_TSTRING) {
@@ -221,12 +222,8 @@ static int h_index(lua_State *L) {
   return 1;
 }
 
-static int r_settle(lua_State *L) {
-  response_settle(L, 1);
-  return 0;
-}
-
 void lr__response_open(lua_State *L) {
+  lr__settler_register(response_settle);
   if (luaL_newmetatable(L, RESPONSE_MT)) {
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, r_json);
@@ -239,8 +236,6 @@ void lr__response_open(lua_State *L) {
     lua_setfield(L, -2, "__pairs");
     lua_pushcfunction(L, r_tostring);
     lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, r_settle);
-    lua_setfield(L, -2, "__lr_settle");
   }
   lua_pop(L, 1);
   if (luaL_newmetatable(L, HEADERS_MT)) {

@@ -10,20 +10,15 @@ void lr__block_end(lua_State *L, lr_runtime *rt, const lr_wait_kind *kind, uint6
                    size_t ready_before);
 extern const luaL_Reg lr__warn_funcs[];
 
-/* A table whose fields are built on first read (a response's headers) has a
- * metatable with __lr_settle, which builds them; code that walks tables raw
- * (lua_next: json_encode, offload) settles each table first, so that it sees
- * every field without knowing who made the table. */
-static inline void lr__settle(lua_State *L, int idx) {
-  if (!lua_getmetatable(L, idx)) return;
-  if (lua_getfield(L, -1, "__lr_settle") == LUA_TFUNCTION) {
-    lua_pushvalue(L, idx < 0 ? idx - 2 : idx);
-    lua_call(L, 1, 0);
-    lua_pop(L, 1);
-  } else {
-    lua_pop(L, 2);
-  }
-}
+/* settle.c: tables whose fields are built on first read (a response's
+ * headers).  The layer that makes them registers a settler, a C function that
+ * builds the fields of such a table (and leaves any other table alone); code
+ * that walks tables raw (lua_next: json_encode, offload) settles each table
+ * first, so that it sees every field without knowing who made the table.  No
+ * Lua runs, and nothing in a table or its metatable can ask for it. */
+typedef void (*lr_settle_fn)(lua_State *L, int idx);
+void lr__settler_register(lr_settle_fn fn);  /* idempotent, thread-safe */
+void lr__settle(lua_State *L, int idx);
 
 /* wait.c: the start of a wait point named fname (a primitive that parks the
  * calling task).  lr__wait_enter returns the calling task, having raised if

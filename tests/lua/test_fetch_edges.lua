@@ -341,6 +341,31 @@ end)
 -- {progress = 42} failed after the first fetch ("attempt to call a number
 -- value"), and a bad option was blamed on fetch at api.lua.  The first URL
 -- takes 1 s: an error before that was raised before any fetch ended.
+-- A response's headers are built on first read; raw walkers (json_encode,
+-- offload) have HTTP's settler build them first.  Nothing a script can set
+-- reaches that machinery, and a response is still one without its metatable.
+h.test("raw walkers see a response's headers, whatever its metatable; no table can ask to be settled", function()
+  local r = lr.fetch(base .. "/get")
+  for k in pairs(getmetatable(r)) do h.ok(not k:find("settle"), "the response's metatable shows " .. k) end
+  local bare = lr.fetch(base .. "/get")
+  setmetatable(bare, nil)  -- the headers still wait in their raw block
+  local j = lr.json_decode(lr.json_encode(bare))
+  h.eq(type(j.headers), "table", "json_encode of a response without its metatable")
+  h.eq(j.status, 200)
+  h.eq(lr.offload(function(x) return type(x.headers), #x.header_list > 0 end, setmetatable(lr.fetch(base .. "/get"), nil)),
+       "table", "offload of a response without its metatable")
+  -- a table of the script's own: its metatable's fields are never called
+  local calls = 0
+  local t = setmetatable({ a = 1 }, { __lr_settle = function(x) calls = calls + 1; x.b = 2 end })
+  h.eq(lr.json_encode(t), '{"a":1}')
+  h.eq(select(2, lr.offload(function(x) return x.a, x.b end, t)), nil)
+  h.eq(calls, 0, "a metatable's __lr_settle was called")
+  local loud = setmetatable({}, { __index = function(_, k) error("looked up " .. tostring(k)) end })
+  h.eq(lr.json_encode(setmetatable({ a = 1 }, loud)), '{"a":1}', "a metatable whose __index raises")
+  h.eq(lr.offload(function(x) return x.a end, setmetatable({ a = 1 }, loud)), 1)
+  h.eq(lr.json_encode(lr.fetch(base .. "/get")):find('"headers"') ~= nil, true)
+end)
+
 h.test("fetch_all checks every argument before it fetches, naming fetch_all at the caller's line", function()
   local slow = base .. "/delay/1"
   local cases = {
