@@ -13,7 +13,16 @@ int lr__opterror(lua_State *L, int arg, const char *fname, const char *fmt, ...)
 
 const char *lr__push_key_name(lua_State *L, int idx) {
   size_t n;
-  if (lua_type(L, idx) != LUA_TSTRING) return luaL_tolstring(L, idx, NULL);
+  idx = lua_absindex(L, idx);
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING: break;
+    case LUA_TNUMBER:  /* a copy: lua_tolstring would change the key in place */
+      lua_pushvalue(L, idx);
+      return lua_tostring(L, -1);
+    case LUA_TBOOLEAN: return lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
+    default:  /* no metamethod runs: the message cannot fail or lie */
+      return lua_pushfstring(L, "(a %s)", luaL_typename(L, idx));
+  }
   const char *s = lua_tolstring(L, idx, &n);
   if (!lr__has_nul(s, n)) {
     lua_pushvalue(L, idx);

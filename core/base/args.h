@@ -20,8 +20,9 @@ int lr__opterror(lua_State *L, int arg, const char *fname, const char *fmt, ...)
 static inline int lr__has_nul(const char *s, size_t n) { return memchr(s, '\0', n) != NULL; }
 
 /* Pushes and returns the key at idx as a message names it: a string with
- * each NUL byte written \0 ("timeout\0x" is not the option timeout), any
- * other value as tostring shows it. */
+ * each NUL byte written \0 ("timeout\0x" is not the option timeout), a
+ * number or boolean as tostring shows it, anything else by its type ("(a
+ * table)"), with no metamethod run. */
 const char *lr__push_key_name(lua_State *L, int idx);
 
 /* One option of an options table: which is its position in names, or -1

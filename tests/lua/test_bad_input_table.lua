@@ -157,6 +157,7 @@ local rows = {
   { "fetch_all", "limit 2.0", [[#fetch_all({SERVER .. "/get"}, {limit = 2.0})]], { ok = "taken as 2: the URL is fetched", check = equals(1) } },
   { "fetch_all", "limit fraction", [[fetch_all({}, {limit = 2.5})]], "bad argument #2 to 'fetch_all' %(limit must be an integer >= 1%)" },
   { "fetch_config", "wrong option name", [[fetch_config({max = 1})]], "unknown option 'max'" },
+  { "fetch_config", "a table key whose __tostring raises", [[fetch_config({[setmetatable({}, {__tostring = function() error("ts") end})] = 1})]], "unknown option '%(a table%)'" },
   { "fetch_config", "NUL in an option name", [[fetch_config({["max_connections\0x"] = 1})]], "unknown option 'max_connections\\0x'" },
   { "fetch_config", "negative", [[fetch_config({max_connections = -1})]], "must be an integer from 0 to 100000" },
   { "fetch_config", "huge", [[fetch_config({max_connections = 1e12})]], "must be an integer from 0 to 100000" },
